@@ -1,0 +1,495 @@
+"""The course as a whole: its notebooks, their launch links, and a headless dry run.
+
+``python -m cnnkit run-notebooks`` executes the notebooks one after the other, as a learner
+would (a fresh kernel each, top to bottom), and writes the executed copies and an
+``index.html`` with, per notebook, its status, wall time, the kernel's peak memory and the key
+figure it reports, so an instructor can dry-run the whole course before a workshop.
+
+The same budget (90 s and 2 GB per notebook in fast mode) is enforced by the test suite,
+which measures nbval's kernels with :class:`PeakMemory`.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import psutil
+
+__all__ = [
+    "FAST_MAX_BYTES",
+    "FAST_MAX_SECONDS",
+    "NotebookResult",
+    "PeakMemory",
+    "binder_badge",
+    "binder_url",
+    "colab_badge",
+    "colab_url",
+    "find_notebooks",
+    "install_line",
+    "key_figure",
+    "over_budget",
+    "run_course",
+    "run_notebook",
+    "select",
+    "write_index",
+]
+
+FAST_MAX_SECONDS = 90.0
+"""Wall-time budget of one notebook in fast mode (``CNNKIT_FAST=1``), kernel start included."""
+
+FAST_MAX_BYTES = 2 * 1024**3
+"""Peak-memory budget of one notebook's kernel in fast mode: 2 GiB, what Binder gives."""
+
+_NOTEBOOK_NAME = re.compile(r"^(\d{2})_[a-z0-9_]+\.ipynb$")
+_BRANCH = "main"
+
+
+def _repo_url() -> str:
+    from . import REPO_URL
+
+    return REPO_URL.rstrip("/")
+
+
+def _github_path() -> str:
+    """``owner/name`` of the configured GitHub repository."""
+    url = _repo_url()
+    prefix = "https://github.com/"
+    if not url.startswith(prefix):
+        raise ValueError(
+            f"`cnnkit.REPO_URL` must be a GitHub repository URL ({prefix}<owner>/<name>) so "
+            f"Colab and Binder can open it. Received: REPO_URL={url!r}"
+        )
+    return url[len(prefix) :]
+
+
+def colab_url(notebook: str) -> str:
+    """The URL that opens ``notebooks/<notebook>`` from the configured repository in Colab."""
+    return (
+        f"https://colab.research.google.com/github/{_github_path()}/blob/{_BRANCH}/"
+        f"notebooks/{notebook}"
+    )
+
+
+def colab_badge(notebook: str) -> str:
+    """The Markdown Colab badge that each notebook carries as its fourth cell.
+
+    Args:
+        notebook: file name inside ``notebooks/``, e.g. ``"03_convolution_by_hand.ipynb"``.
+
+    Returns:
+        ``[![Open In Colab](...colab-badge.svg)](<colab_url(notebook)>)``.
+    """
+    return (
+        "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+        f"({colab_url(notebook)})"
+    )
+
+
+def binder_url(notebook: str | None = None) -> str:
+    """The mybinder.org URL that builds the repository and opens JupyterLab.
+
+    Args:
+        notebook: a file in ``notebooks/`` to open; None opens the ``notebooks/`` folder.
+    """
+    target = f"notebooks/{notebook}" if notebook else "notebooks"
+    return (
+        f"https://mybinder.org/v2/gh/{_github_path()}/{_BRANCH}"
+        f"?urlpath={quote('lab/tree/' + target, safe='')}"
+    )
+
+
+def binder_badge(notebook: str | None = None) -> str:
+    """The Markdown "launch binder" button for :func:`binder_url`."""
+    return f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder_url(notebook)})"
+
+
+def install_line() -> str:
+    """The pip requirement the setup cell installs in Colab: ``cnnkit @ git+<REPO_URL>``."""
+    return f"cnnkit @ git+{_repo_url()}"
+
+
+def find_notebooks(directory: str | os.PathLike = "notebooks") -> list[Path]:
+    """The course notebooks in ``directory``, in course order (``NN_name.ipynb``).
+
+    Returns:
+        Sorted paths; files that do not follow the ``NN_name.ipynb`` pattern are left out.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ValueError(f"`directory` must be a folder of notebooks. Received: {directory}")
+    return sorted(p for p in directory.glob("*.ipynb") if _NOTEBOOK_NAME.match(p.name))
+
+
+def select(notebooks: Sequence[Path], only: str | Iterable[str] | None) -> list[Path]:
+    """Keep the notebooks whose two-digit numbers are listed in ``only`` ("04,06" or ["4", "6"]).
+
+    Raises:
+        ValueError: when a number matches no notebook.
+    """
+    if only is None:
+        return list(notebooks)
+    wanted = [s.strip() for s in only.split(",")] if isinstance(only, str) else list(only)
+    numbers = {s.zfill(2) for s in wanted if s}
+    known = {_NOTEBOOK_NAME.match(p.name).group(1): p for p in notebooks}
+    unknown = sorted(numbers - set(known))
+    if unknown or not numbers:
+        raise ValueError(
+            "`only` must list notebook numbers such as '04,06'; available: "
+            f"{', '.join(sorted(known)) or 'none'}. Received: only={only!r}"
+        )
+    return [p for p in notebooks if _NOTEBOOK_NAME.match(p.name).group(1) in numbers]
+
+
+class PeakMemory:
+    """Sample the resident memory of a process and its children in a background thread.
+
+    On Linux the kernel's own high-water mark (``VmHWM``) is read as well, so a spike between
+    two samples is not missed for the main process.
+
+    Example::
+
+        with PeakMemory(pid) as peak:
+            ...  # run cells in the kernel with this pid
+        peak.bytes  # largest RSS seen, in bytes
+    """
+
+    def __init__(self, pid: int, *, interval: float = 0.1):
+        self.pid = pid
+        self.interval = interval
+        self.bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cnnkit-peak-memory", daemon=True)
+
+    def sample(self) -> int:
+        """Measure once and return the peak so far, in bytes."""
+        try:
+            process = psutil.Process(self.pid)
+            total = process.memory_info().rss
+            for child in process.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:
+                    continue
+        except psutil.Error:
+            return self.bytes
+        self.bytes = max(self.bytes, total, _high_water_mark(self.pid))
+        return self.bytes
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def __enter__(self) -> PeakMemory:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.sample()
+        self._stop.set()
+        self._thread.join()
+
+
+def _high_water_mark(pid: int) -> int:
+    """``VmHWM`` of ``/proc/<pid>/status`` in bytes (Linux); 0 where it is not available."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match.group(1)) * 1024 if match else 0
+
+
+_KEY_FIGURE = re.compile(
+    r"(?P<label>(?:test|validation|val)\s+(?:top-[15]\s+)?(?:accuracy|error|mAP)|mAP(?:@[\d.]+)?)"
+    r"\s*[:=]\s*(?P<value>[-+]?\d+(?:\.\d+)?%?)",
+    re.IGNORECASE,
+)
+
+
+def key_figure(notebook) -> str | None:
+    """The key figure an executed notebook reports, e.g. ``"test accuracy: 0.912"``.
+
+    It is the last line printed in a stream output that reads ``<label>: <number>``, where the
+    label is test/validation accuracy, error or mAP (``test accuracy: 0.912``,
+    ``val accuracy = 91.2%``, ``mAP@0.5: 0.43``). Test figures win over validation figures.
+
+    Args:
+        notebook: an executed ``nbformat.NotebookNode``.
+
+    Returns:
+        ``"<label>: <value>"`` or None when the notebook prints no such line.
+    """
+    found: list[tuple[str, str]] = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stdout":
+                found += [(m["label"], m["value"]) for m in _KEY_FIGURE.finditer(output["text"])]
+    if not found:
+        return None
+    tests = [f for f in found if f[0].lower().startswith("test")]
+    label, value = (tests or found)[-1]
+    return f"{label}: {value}"
+
+
+@dataclass
+class NotebookResult:
+    """What one notebook's run gave: see :func:`run_notebook`."""
+
+    name: str
+    status: str
+    seconds: float
+    peak_bytes: int
+    cells: int
+    output: Path
+    key_figure: str | None = None
+    failed_cell: int | None = None
+    error: str | None = None
+    over_budget: list[str] = field(default_factory=list)
+    environment: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "passed"
+
+    @property
+    def mode(self) -> str | None:
+        """The budget the notebook ran under, read from its ``cnnkit.setup()`` line."""
+        match = re.search(r"\| mode: (\w+) \|", self.environment or "")
+        return match.group(1) if match else None
+
+
+def run_notebook(
+    path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    full: bool = False,
+    timeout: float | None = None,
+    progress: bool = True,
+) -> NotebookResult:
+    """Execute one notebook in a fresh kernel and save the executed copy in ``out_dir``.
+
+    Args:
+        path: the ``.ipynb`` file; it runs with its own folder as working directory.
+        out_dir: folder for the executed copy (same file name).
+        full: run in full mode (the CPU or GPU recipe) instead of fast mode
+            (``CNNKIT_FAST=1``: a few hundred images, one or two epochs).
+        timeout: per-cell limit in seconds; None gives 120 s in fast mode, 1 h in full mode.
+        progress: show a progress bar over the notebook's cells (tqdm, on stderr).
+
+    Returns:
+        A :class:`NotebookResult`. A failing cell does not raise: the result has
+        ``status="failed"``, the cell's index among code cells (0-based, as nbval counts) and
+        the error, and the copy holds the outputs up to that cell. In fast mode a notebook
+        over :data:`FAST_MAX_SECONDS` or :data:`FAST_MAX_BYTES` is failed too.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+    from tqdm.auto import tqdm
+
+    path = Path(path)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.read(path, as_version=4)
+    code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    env = dict(os.environ)
+    if full:
+        env.pop("CNNKIT_FAST", None)
+    else:
+        env["CNNKIT_FAST"] = "1"
+    env.setdefault("MPLBACKEND", "Agg")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    limit = timeout if timeout is not None else (3600 if full else 120)
+
+    bar = tqdm(total=len(code_cells), desc=path.stem, unit="cell", disable=not progress)
+    state: dict = {}
+
+    def on_start(notebook):
+        state["memory"] = PeakMemory(client.km.provisioner.pid).__enter__()
+
+    def on_executed(cell, cell_index, execute_reply):
+        bar.update(1)
+
+    def on_error(cell, cell_index, execute_reply):
+        state.setdefault("failed", code_cells.index(cell_index))
+
+    client = NotebookClient(
+        nb,
+        timeout=limit,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        on_notebook_start=on_start,
+        on_cell_executed=on_executed,
+        on_cell_error=on_error,
+    )
+    error = None
+    start = time.perf_counter()
+    try:
+        client.execute(env=env)
+    except CellTimeoutError as exc:
+        error = f"CellTimeoutError: cell ran past {limit:g} s ({str(exc).splitlines()[0]})"
+    except CellExecutionError as exc:
+        error = f"{exc.ename}: {exc.evalue}"
+    except Exception as exc:  # a dead kernel or a broken notebook must not stop the course run
+        error = f"{type(exc).__name__}: {exc}"
+    finally:
+        seconds = time.perf_counter() - start
+        bar.close()
+        memory = state.get("memory")
+        if memory is not None:
+            memory.__exit__(None, None, None)
+    if error and "failed" not in state:
+        state["failed"] = _first_unexecuted(nb, code_cells)
+    output = out_dir / path.name
+    nbformat.write(nb, output)
+
+    result = NotebookResult(
+        name=path.name,
+        status="failed" if error else "passed",
+        seconds=seconds,
+        peak_bytes=memory.bytes if memory else 0,
+        cells=len(code_cells),
+        output=output,
+        key_figure=key_figure(nb),
+        failed_cell=state.get("failed") if error else None,
+        error=error,
+        environment=_setup_line(nb),
+    )
+    if not full:
+        result.over_budget = over_budget(result.seconds, result.peak_bytes)
+        if result.over_budget and result.ok:
+            result.status = "failed"
+            result.error = "; ".join(result.over_budget)
+    return result
+
+
+def _setup_line(nb) -> str | None:
+    """The one line ``cnnkit.setup()`` printed (versions, devices, mode), if it ran."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            for line in output.get("text", "").splitlines():
+                if line.startswith("cnnkit: "):
+                    return line[len("cnnkit: ") :]
+    return None
+
+
+def _first_unexecuted(nb, code_cells: list[int]) -> int | None:
+    for number, index in enumerate(code_cells):
+        if nb.cells[index].get("execution_count") is None:
+            return number
+    return None
+
+
+def over_budget(seconds: float, peak_bytes: int) -> list[str]:
+    """Why a notebook broke the fast-mode budget (empty when it did not)."""
+    reasons = []
+    if seconds > FAST_MAX_SECONDS:
+        reasons.append(f"wall time {seconds:.1f} s is over the {FAST_MAX_SECONDS:g} s budget")
+    if peak_bytes > FAST_MAX_BYTES:
+        reasons.append(f"peak memory {_mib(peak_bytes)} is over the {_mib(FAST_MAX_BYTES)} budget")
+    return reasons
+
+
+def _mib(n: int) -> str:
+    return f"{n / 1024**2:,.0f} MiB"
+
+
+def run_course(
+    notebooks: Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike = "build/course",
+    *,
+    full: bool = False,
+    timeout: float | None = None,
+    progress: bool = True,
+) -> list[NotebookResult]:
+    """Run ``notebooks`` one after the other (see :func:`run_notebook`) and write the index.
+
+    A failing notebook is recorded and the rest still run.
+
+    Returns:
+        One :class:`NotebookResult` per notebook, in order; ``<out_dir>/index.html`` lists them.
+    """
+    results = []
+    for path in notebooks:
+        results.append(run_notebook(path, out_dir, full=full, timeout=timeout, progress=progress))
+        write_index(results, out_dir, full=full)
+    return results
+
+
+def write_index(
+    results: Sequence[NotebookResult], out_dir: str | os.PathLike, *, full: bool = False
+) -> Path:
+    """Write ``<out_dir>/index.html``: one row per notebook run, linking its executed copy."""
+    from . import __version__
+
+    out_dir = Path(out_dir)
+    modes = sorted({r.mode for r in results if r.mode})
+    environment = next((r.environment for r in results if r.environment), "not reported")
+    rows = []
+    for r in results:
+        failed = (
+            f"cell {r.failed_cell}: {html.escape(r.error or '')}"
+            if r.failed_cell is not None
+            else html.escape(r.error or "")
+        )
+        rows.append(
+            f'<tr class="{r.status}"><td><a href="{quote(r.output.name)}">'
+            f"{html.escape(r.name)}</a></td>"
+            f'<td class="status">{r.status}</td><td class="num">{r.seconds:.1f} s</td>'
+            f'<td class="num">{_mib(r.peak_bytes)}</td>'
+            f"<td>{html.escape(r.key_figure or '—')}</td><td>{failed}</td></tr>"
+        )
+    passed = sum(r.ok for r in results)
+    total = sum(r.seconds for r in results)
+    page = _INDEX.format(
+        summary=(
+            f"{passed} of {len(results)} notebooks passed in {total / 60:.1f} min "
+            f"({' and '.join(modes) or ('full' if full else 'fast')} mode)"
+        ),
+        env=html.escape(
+            f"cnnkit {__version__} | {environment} | {os.cpu_count()} CPU cores | "
+            f"{time.strftime('%Y-%m-%d %H:%M %Z')}"
+        ),
+        budget=(
+            f"Fast-mode budget per notebook: {FAST_MAX_SECONDS:g} s and "
+            f"{_mib(FAST_MAX_BYTES)} peak kernel memory."
+        ),
+        rows="\n".join(rows),
+    )
+    index = out_dir / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index
+
+
+_INDEX = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>cnnkit course run</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; }}
+th, td {{ padding: .35em .8em; border-bottom: 1px solid #ddd; text-align: left; }}
+td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+tr.passed td.status {{ color: #1a7f37; font-weight: bold; }}
+tr.failed td.status {{ color: #cf222e; font-weight: bold; }}
+tr.failed {{ background: #fff5f5; }}
+p.env {{ color: #555; }}
+</style></head><body>
+<h1>cnnkit course run</h1>
+<p><strong>{summary}</strong></p>
+<p class="env">{env}</p>
+<p class="env">{budget}</p>
+<table>
+<thead><tr><th>notebook</th><th>status</th><th>wall time</th><th>peak memory</th>
+<th>key figure</th><th>failed cell</th></tr></thead>
+<tbody>
+{rows}
+</tbody></table></body></html>
+"""
