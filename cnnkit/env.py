@@ -145,7 +145,7 @@ def set_seed(seed: int = 42) -> None:
     import keras
 
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - learners call np.random.* directly in notebooks
     keras.utils.set_random_seed(seed)
 
 
