@@ -31,8 +31,8 @@ def _doctor(args: argparse.Namespace) -> int:
 def _prefetch(args: argparse.Namespace) -> int:
     from .data import prefetch
 
-    prefetch(args.names or None, data_dir=args.data_dir)
-    return 0
+    report = prefetch(args.names or None, weights=not args.no_weights)
+    return 1 if any(row["status"] == "failed" for row in report) else 0
 
 
 def _run_notebooks(args: argparse.Namespace) -> int:
@@ -68,11 +68,12 @@ def _parser() -> argparse.ArgumentParser:
     doctor.set_defaults(run=_doctor)
 
     prefetch = commands.add_parser(
-        "prefetch", help="download the real datasets now, to work offline later"
+        "prefetch",
+        help="download the datasets and weights into ~/.keras now, to work offline later",
     )
     prefetch.add_argument("names", nargs="*", help="datasets to fetch (default: all)")
     prefetch.add_argument(
-        "--data-dir", default=None, help="where to store them (default: CNNKIT_DATA_DIR)"
+        "--no-weights", action="store_true", help="skip the pretrained weights of notebook 09"
     )
     prefetch.set_defaults(run=_prefetch)
 
