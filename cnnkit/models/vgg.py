@@ -37,7 +37,8 @@ def mini_vgg(
     FC, softmax                 num_classes
     ==========================  ============  ==========
 
-    All convolutions use "same" padding. 2,171,178 parameters and about 26.6M multiply-accumulates with the defaults.
+    All convolutions use "same" padding. With the defaults: 2,171,178 parameters and about
+    26.6M multiply-accumulates per image.
 
     Args:
         input_shape: (height, width, channels) of one image; at least 4x4.
