@@ -1,0 +1,937 @@
+"""Figures that let a learner see inside a network: images, filters, feature maps, Grad-CAM,
+learning curves, predictions and the architecture.
+
+Every drawing function computes first and draws second, as scikit-learn's display objects do:
+data-returning twins (:func:`feature_maps`, :func:`grad_cam`, :func:`misclassified`) give the
+numbers that tests and asserts check, and the ``show_*`` / ``plot_*`` functions draw them.
+Single-panel functions take ``ax=None``; each returns its matplotlib Figure and never calls
+``plt.show()``. The figures a function makes itself are returned closed, so a notebook shows
+each one exactly once: as a cell's last value, or with ``display(fig)``; a script saves it with
+``fig.savefig(...)``.
+
+Models see images as :func:`model_input` makes them: uint8 pixels are scaled to float32 in
+[0, 1] (the scaling ``cnnkit.train`` feeds during training); float inputs pass unchanged.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import shutil
+import warnings
+from collections.abc import Mapping, Sequence
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+__all__ = [
+    "LivePlot",
+    "feature_maps",
+    "grad_cam",
+    "misclassified",
+    "model_input",
+    "plot_history",
+    "plot_model",
+    "show_feature_maps",
+    "show_filters",
+    "show_grad_cam",
+    "show_images",
+    "show_misclassified",
+    "show_predictions",
+]
+
+_CONV_TYPES = (
+    keras.layers.Conv2D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv2D,
+)
+_RIGHT, _WRONG = "#1a7f37", "#cf222e"  # green and red that stay readable on white
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def model_input(x) -> np.ndarray:
+    """Images as a model takes them: uint8 scaled by 1/255 to float32, floats unchanged.
+
+    Args:
+        x: images of shape (N, H, W, C) or one image (H, W, C), any dtype.
+
+    Returns:
+        float32 array of the same shape.
+    """
+    x = np.asarray(x)
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / 255.0
+    return x.astype(np.float32)
+
+
+def _displayable(image: np.ndarray) -> np.ndarray:
+    """(H, W) or (H, W, 3) float in [0, 1] for imshow, from uint8 or float of any range."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] != 3):
+        raise ValueError(
+            "Images must have shape (H, W), (H, W, 1) or (H, W, 3). "
+            f"Received: an image of shape {image.shape}"
+        )
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / 255.0
+    image = image.astype(np.float32)
+    low, high = float(image.min()), float(image.max())
+    if low >= 0.0 and high <= 1.0:
+        return image
+    return (image - low) / (high - low) if high > low else np.zeros_like(image)
+
+
+def _batch(x, argument: str = "x") -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim == 3 and x.shape[-1] not in (1, 3):  # (N, H, W) grayscale
+        x = x[..., None]
+    if x.ndim != 4:
+        raise ValueError(
+            f"`{argument}` must be a batch of images of shape (N, H, W), (N, H, W, 1) or "
+            f"(N, H, W, 3). Received: {argument}.shape={x.shape}"
+        )
+    return x
+
+
+def _one_image(image, model) -> np.ndarray:
+    """One image as a batch of one, (1, H, W, C) float32, checked against the model's input."""
+    image = np.asarray(image)
+    expected = tuple(model.inputs[0].shape[1:])
+    if image.ndim == len(expected) - 1 and expected[-1] == 1:  # (H, W) for a 1-channel model
+        image = image[..., None]
+    if image.ndim == len(expected):
+        image = image[None]
+    if image.ndim != len(expected) + 1 or image.shape[0] != 1:
+        raise ValueError(
+            f"`image` must be one image of shape {expected} (or a batch of one). "
+            f"Received: image.shape={np.shape(image)}"
+        )
+    return model_input(image)
+
+
+def _labels(y) -> np.ndarray | None:
+    if y is None:
+        return None
+    y = np.asarray(y)
+    return np.argmax(y, axis=1) if y.ndim == 2 and y.shape[1] > 1 else y.reshape(-1)
+
+
+def _name(label: int, class_names: Sequence[str] | None) -> str:
+    return str(class_names[int(label)]) if class_names is not None else str(int(label))
+
+
+def _grid(n: int, ncols: int | None, panel: float = 1.6, extra_height: float = 0.0):
+    """A fresh figure with n image panels in a grid, axes off."""
+    ncols = ncols or min(n, 8)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(panel * ncols, (panel + extra_height) * nrows),
+        squeeze=False,
+        layout="constrained",
+    )
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    return fig, axes.ravel()
+
+
+def _ensure_called(model) -> None:
+    """Keras 3 Sequential models built without an Input have no inputs until called."""
+    try:
+        model.inputs  # noqa: B018 - raises for an unbuilt Sequential
+    except (AttributeError, ValueError) as error:
+        raise ValueError(
+            "`model` has no defined input yet: start it with `keras.Input(shape)` or call it "
+            f"on a batch once (e.g. fit or predict). Received: model {model.name!r}"
+        ) from error
+    if not model.inputs:
+        raise ValueError(
+            "`model` has no defined input yet: start it with `keras.Input(shape)` or call it "
+            f"on a batch once (e.g. fit or predict). Received: model {model.name!r}"
+        )
+
+
+def _output(layer):
+    """The symbolic output of a layer in the model that holds it.
+
+    For a nested model (a pretrained base inside a classifier) ``layer.output`` is the base's
+    own inner tensor, unconnected to the outer input; the node of the outer call holds the
+    connected one.
+    """
+    if isinstance(layer, keras.Model) and layer._inbound_nodes:
+        return layer._inbound_nodes[0].output_tensors[0]
+    return layer.output
+
+
+def _is_spatial(layer) -> bool:
+    """True for a layer whose output is a 4-D (batch, h, w, channels) feature map."""
+    try:
+        return len(_output(layer).shape) == 4
+    except (AttributeError, ValueError, IndexError):
+        return False
+
+
+def _probe(model, layers, extra=()):
+    """A model from the input to the given layers' outputs (and any extra tensors)."""
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, [_output(layer) for layer in layers] + list(extra))
+
+
+def _find_layer(model, layer):
+    if isinstance(layer, keras.layers.Layer):
+        return layer
+    try:
+        return model.get_layer(layer)
+    except ValueError:
+        names = [item.name for item in model.layers]
+        raise ValueError(
+            f"`layer` must name a layer of the model, one of {names}. Received: layer={layer!r}"
+        ) from None
+
+
+def _last_conv(model):
+    for layer in reversed(model.layers):
+        if isinstance(layer, (*_CONV_TYPES, keras.Model)) and _is_spatial(layer):
+            return layer
+    raise ValueError(
+        "`model` has no convolutional layer with a 4-D output to explain; pass `layer=`. "
+        f"Received: model {model.name!r} with layers {[layer.name for layer in model.layers]}"
+    )
+
+
+# --------------------------------------------------------------------------- images
+
+
+def show_images(
+    x,
+    y=None,
+    class_names: Sequence[str] | None = None,
+    n: int = 16,
+    *,
+    ncols: int | None = None,
+    title: str | None = None,
+) -> Figure:
+    """A labelled grid of the first ``n`` images (grayscale or RGB).
+
+    Args:
+        x: images of shape (N, H, W), (N, H, W, 1) or (N, H, W, 3); uint8 in [0, 255] or
+            float (floats outside [0, 1] are stretched to it per image).
+        y: optional labels of shape (N,) (or one-hot rows), drawn above each image.
+        class_names: one name per class, so labels read "cat" rather than 3.
+        n: how many images to draw (at most N).
+        ncols: images per row (default up to 8).
+        title: an optional figure title.
+
+    Returns:
+        The matplotlib Figure, one panel per image.
+
+    See notebooks/01_tensors.ipynb.
+    """
+    x = _batch(x)
+    if n < 1:
+        raise ValueError(f"`n` must be a positive int. Received: n={n}")
+    n = min(n, len(x))
+    labels = _labels(y)
+    fig, axes = _grid(n, ncols, extra_height=0.25 if labels is not None else 0.0)
+    for i, ax in enumerate(axes[:n]):
+        ax.imshow(_displayable(x[i]), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        if labels is not None:
+            ax.set_title(_name(labels[i], class_names), fontsize=9)
+    if title:
+        fig.suptitle(title)
+    plt.close(fig)
+    return fig
+
+
+# --------------------------------------------------------------------------- filters
+
+
+def _conv_layer(model_or_layer, layer):
+    if isinstance(model_or_layer, keras.Model):
+        if layer is not None:
+            found = _find_layer(model_or_layer, layer)
+        else:
+            found = next(
+                (item for item in model_or_layer.layers if isinstance(item, keras.layers.Conv2D)),
+                None,
+            )
+            if found is None:
+                raise ValueError(
+                    "`model_or_layer` has no Conv2D layer whose filters could be drawn. "
+                    f"Received: model {model_or_layer.name!r}"
+                )
+    else:
+        found = model_or_layer
+    if not isinstance(found, keras.layers.Conv2D) or not found.built:
+        raise ValueError(
+            "`model_or_layer` must be a built Conv2D layer or a model holding one. "
+            f"Received: {type(found).__name__} {getattr(found, 'name', '')!r}"
+        )
+    return found
+
+
+def show_filters(
+    model_or_layer,
+    *,
+    layer: str | None = None,
+    shared_scale: bool = False,
+    max_filters: int = 64,
+    max_channels: int = 8,
+    ncols: int | None = None,
+) -> Figure:
+    """Draw the kernels of a Conv2D layer as a grid of small images.
+
+    With 3 input channels (a first layer on colour images) each filter is one RGB picture:
+    its weights are mapped to [0, 1] so the colour it responds to shows. Otherwise each input
+    channel of each filter is a panel (rows: filters, columns: channels; one column when there
+    is one channel) in a diverging colour map: red weights excite, blue inhibit, white is 0.
+
+    Args:
+        model_or_layer: a built ``keras.layers.Conv2D`` or a model; for a model, the first
+            Conv2D layer (or the one named by ``layer``).
+        layer: name of the conv layer to draw when a model is given.
+        shared_scale: if True, one colour scale for all panels (compare filter strengths);
+            if False, each filter is normalised on its own (see its pattern).
+        max_filters: draw at most this many filters (the first ones).
+        max_channels: draw at most this many input channels per filter (per-channel mode).
+        ncols: panels per row when each filter is one panel (default up to 8).
+
+    Returns:
+        The matplotlib Figure: one panel per kernel drawn (filters x channels drawn).
+
+    See notebooks/04_lenet_mnist.ipynb.
+    """
+    conv = _conv_layer(model_or_layer, layer)
+    kernel = np.asarray(keras.ops.convert_to_numpy(conv.kernel), dtype=np.float32)
+    kh, kw, cin, cout = kernel.shape
+    shown = min(cout, max_filters)
+    if shown < cout:
+        warnings.warn(
+            f"Drawing the first {shown} of {cout} filters of {conv.name!r}; "
+            "raise max_filters to see more.",
+            stacklevel=2,
+        )
+    kernel = kernel[..., :shown]
+    if cin == 3:
+        if shared_scale:
+            low, high = kernel.min(), kernel.max()
+        else:
+            low = kernel.min(axis=(0, 1, 2), keepdims=True)
+            high = kernel.max(axis=(0, 1, 2), keepdims=True)
+        rgb = (kernel - low) / np.maximum(high - low, 1e-12)
+        fig, axes = _grid(shown, ncols, panel=1.0, extra_height=0.2)
+        for f, ax in enumerate(axes[:shown]):
+            ax.imshow(rgb[..., f], interpolation="nearest")
+            ax.set_title(f"{f}", fontsize=8)
+        fig.suptitle(f"{conv.name}: {shown} filters {kh}x{kw}x3 (RGB)", fontsize=10)
+        plt.close(fig)
+        return fig
+
+    channels = min(cin, max_channels)
+    if cin == 1:
+        panels = [(f, 0) for f in range(shown)]
+        fig, axes = _grid(shown, ncols, panel=1.0, extra_height=0.2)
+    else:
+        panels = [(f, c) for f in range(shown) for c in range(channels)]
+        fig, axes = _grid(len(panels), channels, panel=0.8, extra_height=0.1)
+    limit = float(np.abs(kernel[:, :, :channels]).max()) or 1.0
+    image = None
+    for (f, c), ax in zip(panels, axes, strict=False):
+        weights = kernel[:, :, c, f]
+        scale = limit if shared_scale else (float(np.abs(weights).max()) or 1.0)
+        image = ax.imshow(weights, cmap="RdBu_r", vmin=-scale, vmax=scale, interpolation="nearest")
+        if cin == 1:
+            ax.set_title(f"{f}", fontsize=8)
+        elif f == 0:
+            ax.set_title(f"ch {c}", fontsize=8)
+        if cin > 1 and c == 0:
+            ax.text(-0.15, 0.5, f"{f}", transform=ax.transAxes, ha="right", va="center", fontsize=7)
+    if shared_scale and image is not None:
+        fig.colorbar(image, ax=list(axes), shrink=0.6, label="weight")
+    what = f"{shown} filters {kh}x{kw}" + (f", input channels 0-{channels - 1}" if cin > 1 else "")
+    scale_note = "one shared scale" if shared_scale else "each on its own scale"
+    fig.suptitle(f"{conv.name}: {what}\nred > 0 > blue, {scale_note}", fontsize=9)
+    plt.close(fig)
+    return fig
+
+
+# --------------------------------------------------------------------------- feature maps
+
+
+def feature_maps(model, image, layers: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """The activations one image produces in the chosen layers.
+
+    Args:
+        model: a Keras model with a defined input (functional, or Sequential started with
+            ``keras.Input`` or already called).
+        image: one image of the model's input shape (H, W, C), or a batch of one; uint8 is
+            scaled to [0, 1] as in :func:`model_input`.
+        layers: names of layers with 4-D outputs; by default every convolution layer.
+
+    Returns:
+        An ordered dict mapping layer name to its float32 activation of shape (h, w, channels).
+
+    See notebooks/04_lenet_mnist.ipynb.
+    """
+    _ensure_called(model)
+    if layers is None:
+        chosen = [layer for layer in model.layers if isinstance(layer, _CONV_TYPES)]
+        if not chosen:
+            raise ValueError(
+                "`model` has no convolution layer; pass `layers=` with names of layers that "
+                f"output feature maps. Received: model {model.name!r}"
+            )
+    else:
+        if isinstance(layers, str):
+            layers = [layers]
+        chosen = [_find_layer(model, name) for name in layers]
+        flat = [layer.name for layer in chosen if not _is_spatial(layer)]
+        if flat:
+            raise ValueError(
+                "`layers` must name layers whose output is a (batch, h, w, channels) feature "
+                f"map. Received: layers without one: {flat}"
+            )
+    x = _one_image(image, model)
+    probe = _probe(model, chosen)
+    outputs = probe(x, training=False)
+    if not isinstance(outputs, (list, tuple)):
+        outputs = [outputs]
+    return {
+        layer.name: np.asarray(keras.ops.convert_to_numpy(out)[0], dtype=np.float32)
+        for layer, out in zip(chosen, outputs, strict=True)
+    }
+
+
+def show_feature_maps(
+    model,
+    image,
+    layers: Sequence[str] | None = None,
+    *,
+    max_channels: int = 8,
+    maps: Mapping[str, np.ndarray] | None = None,
+) -> Figure:
+    """Draw feature maps of several layers side by side, one column per layer.
+
+    The input image heads the first column; below each layer's name come its first
+    ``max_channels`` channels, each scaled to its own range (dark = low, bright = high), so
+    early layers show edges of the input and later ones coarse blobs.
+
+    Args:
+        model, image, layers: as in :func:`feature_maps`.
+        max_channels: channels drawn per layer (rows).
+        maps: activations already computed by :func:`feature_maps` (skips recomputing).
+
+    Returns:
+        The matplotlib Figure.
+
+    See notebooks/04_lenet_mnist.ipynb.
+    """
+    maps = dict(maps) if maps is not None else feature_maps(model, image, layers)
+    rows = min(max_channels, max(array.shape[-1] for array in maps.values()))
+    cols = len(maps) + 1
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(1.5 * cols, 1.4 * rows + 0.4), squeeze=False, layout="constrained"
+    )
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    shown = np.asarray(image)
+    shown = shown[0] if shown.ndim == 4 else shown
+    axes[0, 0].imshow(_displayable(shown), cmap="gray", vmin=0, vmax=1)
+    axes[0, 0].set_title("input", fontsize=9)
+    for j, (name, array) in enumerate(maps.items(), start=1):
+        for c in range(min(rows, array.shape[-1])):
+            axes[c, j].imshow(array[..., c], cmap="viridis", interpolation="nearest")
+        h, w, k = array.shape
+        axes[0, j].set_title(f"{name}\n{h}x{w}x{k}", fontsize=8)
+    fig.suptitle(
+        f"Feature maps: first {rows} channels per layer, each on its own scale", fontsize=10
+    )
+    plt.close(fig)
+    return fig
+
+
+# --------------------------------------------------------------------------- Grad-CAM
+
+
+def _class_score_head(model):
+    """The layer whose input gives pre-softmax scores, when the model ends in a softmax.
+
+    Grad-CAM on a saturated softmax sees vanishing gradients; differentiating the logits
+    (Selvaraju et al. use the score before the softmax) avoids that.
+    """
+    last = model.layers[-1]
+    activation = getattr(last, "activation", None)
+    if activation is keras.activations.softmax:
+        if isinstance(last, keras.layers.Dense):
+            return last
+        if isinstance(last, keras.layers.Activation):
+            return last
+    return None
+
+
+def grad_cam(model, image, layer: str | None = None, class_index: int | None = None) -> np.ndarray:
+    """Grad-CAM: where in the image the evidence for a class lies (Selvaraju et al., 2017).
+
+    The gradient of the class score with respect to a conv layer's feature maps, averaged
+    over each map, weighs that map; the ReLU of the weighted sum, upsampled to the image,
+    is the heatmap. Uses ``tf.GradientTape``, so it needs the TensorFlow backend.
+
+    Args:
+        model: a Keras classifier (functional, or Sequential with a defined input) whose
+            output is one row of class scores; a final softmax is differentiated before the
+            softmax (on the logits).
+        image: one image of the model's input shape (H, W, C) (or a batch of one); uint8 is
+            scaled to [0, 1].
+        layer: name of the conv layer to explain; by default the last layer with a 4-D
+            output that is a convolution (or a nested model, e.g. a pretrained base).
+        class_index: the class to explain; by default the predicted one.
+
+    Returns:
+        float32 heatmap of shape (H, W) in [0, 1] (all zeros when no pixel has positive
+        evidence).
+
+    See notebooks/09_transfer_learning.ipynb.
+    """
+    import tensorflow as tf  # GradientTape: TensorFlow only
+
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            "`grad_cam` uses tf.GradientTape and needs the TensorFlow backend. "
+            f"Received: KERAS_BACKEND={keras.backend.backend()!r}"
+        )
+    _ensure_called(model)
+    target = _find_layer(model, layer) if layer is not None else _last_conv(model)
+    if not _is_spatial(target):
+        raise ValueError(
+            "`layer` must output a (batch, h, w, channels) feature map. "
+            f"Received: layer={target.name!r} with output shape {_output(target).shape}"
+        )
+    head = _class_score_head(model)
+    scores = head.input if head is not None else model.outputs[0]
+    probe = _probe(model, [target], [scores])
+    x = tf.convert_to_tensor(_one_image(image, model))
+    with tf.GradientTape() as tape:
+        maps, scores = probe(x, training=False)
+        if isinstance(head, keras.layers.Dense):
+            scores = tf.matmul(scores, head.kernel) + (head.bias if head.use_bias else 0.0)
+        num_classes = int(scores.shape[-1])
+        if class_index is None:
+            class_index = int(tf.argmax(scores[0]))
+        elif not 0 <= class_index < num_classes:
+            raise ValueError(
+                f"`class_index` must lie in [0, {num_classes - 1}]. "
+                f"Received: class_index={class_index}"
+            )
+        score = scores[:, class_index]
+    grads = tape.gradient(score, maps)
+    weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+    cam = tf.nn.relu(tf.reduce_sum(weights * maps, axis=-1))[0]
+    height, width = x.shape[1], x.shape[2]
+    cam = tf.image.resize(cam[..., None], (height, width), method="bilinear")[..., 0].numpy()
+    peak = float(cam.max())
+    return (cam / peak if peak > 0 else np.zeros_like(cam)).astype(np.float32)
+
+
+def show_grad_cam(
+    model,
+    image,
+    layer: str | None = None,
+    class_index: int | None = None,
+    *,
+    class_names: Sequence[str] | None = None,
+    alpha: float = 0.45,
+    ax=None,
+) -> Figure:
+    """Overlay the Grad-CAM heatmap on the image it explains.
+
+    Args:
+        model, image, layer, class_index: as in :func:`grad_cam`.
+        class_names: one name per class, for the title.
+        alpha: heatmap opacity in [0, 1].
+        ax: an Axes to draw into; by default a new figure with the image and the overlay.
+
+    Returns:
+        The matplotlib Figure.
+
+    See notebooks/09_transfer_learning.ipynb.
+    """
+    x = _one_image(image, model)
+    probabilities = np.asarray(model.predict(x, verbose=0))[0]
+    if class_index is None:
+        class_index = int(np.argmax(probabilities))
+    heat = grad_cam(model, image, layer=layer, class_index=class_index)
+    shown = np.asarray(image)
+    shown = _displayable(shown[0] if shown.ndim == 4 else shown)
+    label = f"{_name(class_index, class_names)} (p={probabilities[class_index]:.2f})"
+    own = ax is None
+    if own:
+        fig, (ax_image, ax) = plt.subplots(1, 2, figsize=(6.4, 3.4), layout="constrained")
+        ax_image.imshow(shown, cmap="gray", vmin=0, vmax=1)
+        ax_image.set_title("input", fontsize=10)
+        ax_image.set_axis_off()
+    ax.imshow(shown, cmap="gray", vmin=0, vmax=1)
+    overlay = ax.imshow(heat, cmap="jet", alpha=alpha, vmin=0, vmax=1)
+    ax.set_title(f"Grad-CAM for {label}", fontsize=10)
+    ax.set_axis_off()
+    fig = ax.figure
+    if own:
+        fig.colorbar(overlay, ax=ax, shrink=0.8, label="evidence")
+        plt.close(fig)
+    return fig
+
+
+# --------------------------------------------------------------------------- training curves
+
+
+def _history_dict(history) -> dict[str, list[float]]:
+    logs = getattr(history, "history", history)
+    if not isinstance(logs, Mapping) or not logs:
+        raise ValueError(
+            "`history` must be a keras History (what fit returns) or a dict of metric lists "
+            f"such as {{'loss': [...], 'val_loss': [...]}}. Received: {type(history).__name__}"
+        )
+    return {key: [float(v) for v in values] for key, values in logs.items()}
+
+
+def _accuracy_key(logs: Mapping[str, list[float]]) -> str | None:
+    for key in logs:
+        if not key.startswith("val_") and key.endswith(("accuracy", "acc")):
+            return key
+    return None
+
+
+def plot_history(history, *, ax=None, title: str | None = None) -> Figure:
+    """Loss and accuracy per epoch, training vs validation, in one figure.
+
+    Args:
+        history: the ``keras.callbacks.History`` that ``fit`` returns, or its ``.history``
+            dict (metric name -> one float per epoch).
+        ax: a pair of Axes (loss, accuracy) to draw into; a new figure when None.
+        title: an optional figure title.
+
+    Returns:
+        The matplotlib Figure. The best validation loss is marked with a dot.
+
+    See notebooks/04_lenet_mnist.ipynb.
+    """
+    logs = _history_dict(history)
+    accuracy = _accuracy_key(logs)
+    panels = [("loss", "loss")] + ([(accuracy, "accuracy")] if accuracy else [])
+    own = ax is None
+    if own:
+        fig, axes = plt.subplots(
+            1, len(panels), figsize=(5.0 * len(panels), 3.6), squeeze=False, layout="constrained"
+        )
+        axes = list(axes[0])
+    else:
+        axes = list(np.atleast_1d(ax))
+        fig = axes[0].figure
+    for axis, (key, label) in zip(axes, panels, strict=False):
+        epochs = np.arange(1, len(logs[key]) + 1)
+        axis.plot(epochs, logs[key], "o-", ms=3, label="train", color="#1f77b4")
+        if f"val_{key}" in logs:
+            values = logs[f"val_{key}"]
+            axis.plot(
+                epochs[: len(values)], values, "s-", ms=3, label="validation", color="#ff7f0e"
+            )
+            best = int(np.argmin(values) if key == "loss" else np.argmax(values))
+            axis.plot(
+                best + 1,
+                values[best],
+                "o",
+                ms=9,
+                mfc="none",
+                mec="black",
+                label=f"best val: {values[best]:.3f} (epoch {best + 1})",
+            )
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(label)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+        if len(epochs) <= 15:
+            axis.set_xticks(epochs)
+    if title:
+        fig.suptitle(title)
+    if own:
+        plt.close(fig)
+    return fig
+
+
+def _in_notebook() -> bool:
+    """True inside a Jupyter kernel (where display updates reach a frontend)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+class LivePlot(keras.callbacks.Callback):
+    """A Keras callback that redraws the learning curves in the notebook after each epoch.
+
+    The figure replaces its own previous output (one display handle, updated), so a long
+    run leaves a single plot, not a pile. Outside a notebook it only records the logs.
+
+    Args:
+        every: redraw after every ``every`` epochs (and at the end of training).
+        title: an optional figure title.
+
+    Attributes:
+        history: metric name -> list of per-epoch values seen so far.
+
+    See notebooks/04_lenet_mnist.ipynb.
+    """
+
+    def __init__(self, every: int = 1, title: str | None = None):
+        super().__init__()
+        if every < 1:
+            raise ValueError(f"`every` must be a positive int. Received: every={every}")
+        self.every = every
+        self.title = title
+        self.history: dict[str, list[float]] = {}
+        self._handle = None
+
+    def on_train_begin(self, logs=None):
+        self.history = {}
+        self._handle = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        if (epoch + 1) % self.every == 0:
+            self._draw()
+
+    def on_train_end(self, logs=None):
+        self._draw()
+
+    def _draw(self) -> None:
+        if not self.history or not _in_notebook():
+            return
+        from IPython.display import Image, display
+
+        fig = plot_history(self.history, title=self.title)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=90)
+        picture = Image(data=buffer.getvalue(), format="png")
+        if self._handle is None:
+            self._handle = display(picture, display_id=True)
+        else:
+            self._handle.update(picture)
+
+
+# --------------------------------------------------------------------------- predictions
+
+
+def _predict(model, x) -> np.ndarray:
+    probabilities = np.asarray(model.predict(model_input(x), batch_size=256, verbose=0))
+    if probabilities.ndim != 2:
+        raise ValueError(
+            "`model` must output one row of class scores per image, shape (N, num_classes). "
+            f"Received: output shape {probabilities.shape}"
+        )
+    return probabilities
+
+
+def misclassified(model, x, y) -> np.ndarray:
+    """Indices of the wrongly classified images, the worst first.
+
+    "Worst" means the lowest probability given to the true class: a confident mistake comes
+    before a narrow one.
+
+    Args:
+        model: a Keras classifier with (N, num_classes) outputs.
+        x: images as the model takes them (uint8 is scaled to [0, 1]).
+        y: true labels of shape (N,) (or one-hot rows).
+
+    Returns:
+        int64 indices into ``x``, shape (M,) for the M mistakes.
+    """
+    return _misclassified(_predict(model, x), _labels(y))
+
+
+def _misclassified(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    wrong = np.flatnonzero(np.argmax(probabilities, axis=1) != labels)
+    true_probability = probabilities[wrong, labels[wrong]]
+    return wrong[np.argsort(true_probability, kind="stable")].astype(np.int64)
+
+
+def _prediction_grid(x, labels, probabilities, indices, class_names, title) -> Figure:
+    if len(indices) == 0:
+        fig, ax = plt.subplots(figsize=(4, 1.2), layout="constrained")
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "No images to show: every prediction is right.", ha="center", va="center")
+        plt.close(fig)
+        return fig
+    fig, axes = _grid(len(indices), None, panel=1.7, extra_height=0.45)
+    for ax, i in zip(axes, indices, strict=False):
+        predicted = int(np.argmax(probabilities[i]))
+        right = predicted == labels[i]
+        ax.imshow(_displayable(x[i]), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(
+            f"pred {_name(predicted, class_names)} ({probabilities[i, predicted]:.0%})\n"
+            f"true {_name(labels[i], class_names)}",
+            fontsize=8,
+            color=_RIGHT if right else _WRONG,
+        )
+    fig.suptitle(title, fontsize=10)
+    plt.close(fig)
+    return fig
+
+
+def show_predictions(
+    model,
+    x,
+    y,
+    class_names: Sequence[str] | None = None,
+    n: int = 16,
+    *,
+    worst_first: bool = False,
+) -> Figure:
+    """Images with predicted label, confidence and true label (green right, red wrong).
+
+    Args:
+        model: a Keras classifier with (N, num_classes) outputs.
+        x: images (uint8 is scaled to [0, 1] for the model, drawn as is).
+        y: true labels of shape (N,) (or one-hot rows).
+        class_names: one name per class.
+        n: how many images to draw.
+        worst_first: if True, order by the probability of the true class, lowest first;
+            otherwise the first ``n`` images in order.
+
+    Returns:
+        The matplotlib Figure.
+
+    See notebooks/04_lenet_mnist.ipynb.
+    """
+    x = _batch(x)
+    labels = _labels(y)
+    probabilities = _predict(model, x)
+    if worst_first:
+        indices = np.argsort(probabilities[np.arange(len(x)), labels], kind="stable")[:n]
+    else:
+        indices = np.arange(min(n, len(x)))
+    accuracy = float(np.mean(np.argmax(probabilities, axis=1) == labels))
+    title = f"Predictions (accuracy {accuracy:.1%} on {len(x)} images)"
+    return _prediction_grid(x, labels, probabilities, indices, class_names, title)
+
+
+def show_misclassified(
+    model, x, y, class_names: Sequence[str] | None = None, n: int = 16
+) -> Figure:
+    """The wrongly classified images, the most confident mistakes first.
+
+    Args:
+        model, x, y, class_names: as in :func:`show_predictions`.
+        n: how many mistakes to draw.
+
+    Returns:
+        The matplotlib Figure (a note when there is no mistake).
+
+    See notebooks/04_lenet_mnist.ipynb.
+    """
+    x = _batch(x)
+    labels = _labels(y)
+    probabilities = _predict(model, x)
+    wrong = _misclassified(probabilities, labels)
+    title = f"{len(wrong)} of {len(x)} images misclassified; the worst {min(n, len(wrong))}"
+    return _prediction_grid(x, labels, probabilities, wrong[:n], class_names, title)
+
+
+# --------------------------------------------------------------------------- architecture
+
+
+def _has_graphviz() -> bool:
+    try:
+        import pydot  # noqa: F401
+    except ImportError:
+        return False
+    return shutil.which("dot") is not None
+
+
+def _layer_rows(model) -> list[tuple[str, str, str]]:
+    rows = []
+    for layer in model.layers:
+        try:
+            shape = str(tuple(_output(layer).shape[1:]))
+        except (AttributeError, ValueError):
+            shape = "?"
+        rows.append((layer.name, type(layer).__name__, shape))
+    return rows
+
+
+def plot_model(model, *, show_shapes: bool = True, dpi: int = 96) -> Figure:
+    """An architecture picture of the model.
+
+    With pydot and Graphviz installed this is ``keras.utils.plot_model``'s graph. Without
+    them it warns how to install them and draws a plain stack of the layers (name, type,
+    output shape) in their order, so a notebook still runs and shows something true.
+
+    Args:
+        model: a built Keras model.
+        show_shapes: write each layer's output shape.
+        dpi: resolution of the Graphviz picture.
+
+    Returns:
+        The matplotlib Figure.
+
+    See notebooks/04_lenet_mnist.ipynb.
+    """
+    _ensure_called(model)
+    if _has_graphviz():
+        import tempfile
+        from pathlib import Path
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.png"
+            keras.utils.plot_model(model, to_file=str(path), show_shapes=show_shapes, dpi=dpi)
+            picture = plt.imread(path)
+        height, width = picture.shape[:2]
+        fig, ax = plt.subplots(figsize=(width / dpi, height / dpi), layout="constrained")
+        ax.imshow(picture)
+        ax.set_axis_off()
+        plt.close(fig)
+        return fig
+
+    warnings.warn(
+        "plot_model draws a simple layer stack: Graphviz pictures need pydot and Graphviz. "
+        "Install them with `pip install pydot` and `apt-get install graphviz` "
+        "(macOS: `brew install graphviz`; conda: `conda install graphviz pydot`).",
+        stacklevel=2,
+    )
+    rows = _layer_rows(model)
+    height = 0.42 * len(rows) + 0.6
+    fig, ax = plt.subplots(figsize=(6.0, height), layout="constrained")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_axis_off()
+    for i, (name, kind, shape) in enumerate(rows):
+        ax.text(
+            0.5,
+            i,
+            f"{name}  ({kind})" + (f"   {shape}" if show_shapes else ""),
+            ha="center",
+            va="center",
+            fontsize=9,
+            family="monospace",
+            bbox={"boxstyle": "round,pad=0.3", "fc": "#eef3fb", "ec": "#4a6fa5"},
+        )
+        if i:
+            ax.annotate(
+                "",
+                xy=(0.5, i - 0.28),
+                xytext=(0.5, i - 0.72),
+                arrowprops={"arrowstyle": "->", "color": "#4a6fa5"},
+            )
+    ax.set_title(
+        f"{model.name}: {len(rows)} layers, {model.count_params():,} parameters", fontsize=10
+    )
+    plt.close(fig)
+    return fig
