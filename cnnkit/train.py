@@ -710,6 +710,7 @@ def lr_find(
         epochs=1,
         steps_per_epoch=steps,
         callbacks=[recorder],
+        shuffle=False,
         verbose=0,
     )
     model.set_weights(saved)
