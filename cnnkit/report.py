@@ -19,6 +19,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn import metrics
 
+from .train import prepare
+
 __all__ = [
     "Evaluation",
     "classification_report",
@@ -256,7 +258,8 @@ def evaluate(
     Args:
         model: a Keras classifier whose output is one row of scores per image,
             shape (N, num_classes) (softmax probabilities or logits).
-        x: the images, e.g. uint8 or float32 of shape (N, H, W, C), as the model expects.
+        x: the images, e.g. (N, H, W, C): uint8 as ``cnnkit.data.load`` returns them (scaled
+            to [0, 1] by ``cnnkit.train.prepare``, as in training) or floats already scaled.
         y: true labels of shape (N,) (or one-hot rows).
         class_names: one name per class; defaults to ``"0"``, ``"1"``, ...
         batch_size: images per prediction batch.
@@ -269,7 +272,7 @@ def evaluate(
     See notebooks/04_lenet_mnist.ipynb.
     """
     _check_normalize(normalize)
-    probabilities = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+    probabilities = np.asarray(model.predict(prepare(x), batch_size=batch_size, verbose=0))
     if probabilities.ndim != 2:
         raise ValueError(
             "`model` must output one row of class scores per image, shape (N, num_classes). "

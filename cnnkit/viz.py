@@ -9,8 +9,8 @@ Single-panel functions take ``ax=None``; each returns its matplotlib Figure and 
 each one exactly once: as a cell's last value, or with ``display(fig)``; a script saves it with
 ``fig.savefig(...)``.
 
-Models see images as :func:`model_input` makes them: uint8 pixels are scaled to float32 in
-[0, 1] (the scaling ``cnnkit.train`` feeds during training); float inputs pass unchanged.
+Models see images as ``cnnkit.train.prepare`` makes them, the scaling training feeds: uint8
+pixels become float32 in [0, 1]; float inputs pass unchanged.
 """
 
 from __future__ import annotations
@@ -26,12 +26,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from .train import prepare
+
 __all__ = [
     "LivePlot",
     "feature_maps",
     "grad_cam",
     "misclassified",
-    "model_input",
     "plot_history",
     "plot_model",
     "show_feature_maps",
@@ -51,21 +52,6 @@ _RIGHT, _WRONG = "#1a7f37", "#cf222e"  # green and red that stay readable on whi
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def model_input(x) -> np.ndarray:
-    """Images as a model takes them: uint8 scaled by 1/255 to float32, floats unchanged.
-
-    Args:
-        x: images of shape (N, H, W, C) or one image (H, W, C), any dtype.
-
-    Returns:
-        float32 array of the same shape.
-    """
-    x = np.asarray(x)
-    if x.dtype == np.uint8:
-        return x.astype(np.float32) / 255.0
-    return x.astype(np.float32)
 
 
 def _displayable(image: np.ndarray) -> np.ndarray:
@@ -112,7 +98,7 @@ def _one_image(image, model) -> np.ndarray:
             f"`image` must be one image of shape {expected} (or a batch of one). "
             f"Received: image.shape={np.shape(image)}"
         )
-    return model_input(image)
+    return prepare(image)
 
 
 def _labels(y) -> np.ndarray | None:
@@ -372,7 +358,7 @@ def feature_maps(model, image, layers: Sequence[str] | None = None) -> dict[str,
         model: a Keras model with a defined input (functional, or Sequential started with
             ``keras.Input`` or already called).
         image: one image of the model's input shape (H, W, C), or a batch of one; uint8 is
-            scaled to [0, 1] as in :func:`model_input`.
+            scaled to [0, 1] as in ``cnnkit.train.prepare``.
         layers: names of layers with 4-D outputs; by default every convolution layer.
 
     Returns:
@@ -731,7 +717,7 @@ class LivePlot(keras.callbacks.Callback):
 
 
 def _predict(model, x) -> np.ndarray:
-    probabilities = np.asarray(model.predict(model_input(x), batch_size=256, verbose=0))
+    probabilities = np.asarray(model.predict(prepare(x), batch_size=256, verbose=0))
     if probabilities.ndim != 2:
         raise ValueError(
             "`model` must output one row of class scores per image, shape (N, num_classes). "
