@@ -1,0 +1,217 @@
+"""cnnkit.course and the command line: launch links, notebook selection, key figures, memory
+sampling, the headless course run with its index, and the nbval budget hook."""
+
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import cnnkit
+from cnnkit import course
+from cnnkit.__main__ import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _notebook(path: Path, *sources: str) -> Path:
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(s) for s in sources],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+    )
+    nbformat.write(nb, path)
+    return path
+
+
+def test_colab_badge_is_the_course_badge():
+    assert course.colab_badge("03_convolution_by_hand.ipynb") == (
+        "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+        "(https://colab.research.google.com/github/cnnkit/cnnkit/blob/main/notebooks/"
+        "03_convolution_by_hand.ipynb)"
+    )
+    assert course.install_line() == "cnnkit @ git+https://github.com/cnnkit/cnnkit"
+
+
+def test_links_follow_repo_url(monkeypatch):
+    monkeypatch.setattr(cnnkit, "REPO_URL", "https://github.com/someone/fork/")
+    assert course.colab_url("04_lenet_mnist.ipynb") == (
+        "https://colab.research.google.com/github/someone/fork/blob/main/notebooks/"
+        "04_lenet_mnist.ipynb"
+    )
+    assert course.binder_url() == (
+        "https://mybinder.org/v2/gh/someone/fork/main?urlpath=lab%2Ftree%2Fnotebooks"
+    )
+    assert course.binder_url("00_setup.ipynb").endswith("lab%2Ftree%2Fnotebooks%2F00_setup.ipynb")
+    assert course.binder_badge() == (
+        f"[![Binder](https://mybinder.org/badge_logo.svg)]({course.binder_url()})"
+    )
+    assert course.install_line() == "cnnkit @ git+https://github.com/someone/fork"
+
+
+def test_repo_url_must_be_github(monkeypatch):
+    monkeypatch.setattr(cnnkit, "REPO_URL", "https://gitlab.com/a/b")
+    with pytest.raises(ValueError, match=r"must be a GitHub repository URL.*Received: REPO_URL="):
+        course.colab_url("00_setup.ipynb")
+
+
+def test_find_and_select(tmp_path):
+    for name in ("04_lenet_mnist.ipynb", "00_setup.ipynb", "scratch.ipynb", "06_minivgg.ipynb"):
+        (tmp_path / name).write_text("{}")
+    found = course.find_notebooks(tmp_path)
+    assert [p.name for p in found] == ["00_setup.ipynb", "04_lenet_mnist.ipynb", "06_minivgg.ipynb"]
+    assert [p.name for p in course.select(found, "04,6")] == [
+        "04_lenet_mnist.ipynb",
+        "06_minivgg.ipynb",
+    ]
+    assert course.select(found, None) == found
+    with pytest.raises(ValueError, match=r"available: 00, 04, 06\. Received: only='05'"):
+        course.select(found, "05")
+    with pytest.raises(ValueError, match="must be a folder of notebooks"):
+        course.find_notebooks(tmp_path / "missing")
+
+
+def test_key_figure_prefers_the_last_test_figure():
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                outputs=[nbformat.v4.new_output("stream", name="stdout", text=text)]
+            )
+            for text in (
+                "test accuracy: 0.41\n",
+                "epoch 2: val accuracy = 0.88\n",
+                "Test accuracy: 0.912 (digits stand-in)\n",
+                "validation accuracy: 0.95\n",
+            )
+        ]
+    )
+    assert course.key_figure(nb) == "Test accuracy: 0.912"
+    nb.cells = nb.cells[1:2]
+    assert course.key_figure(nb) == "val accuracy: 0.88"
+    nb.cells[0].outputs[0].text = "mAP@0.5: 43.5%\n"
+    assert course.key_figure(nb) == "mAP@0.5: 43.5%"
+    nb.cells[0].outputs[0].text = "accuracy is what we maximise\n"
+    assert course.key_figure(nb) is None
+
+
+def test_over_budget():
+    assert course.over_budget(89.0, 2 * 1024**3) == []
+    assert course.over_budget(91.0, 2 * 1024**3 + 1) == [
+        "wall time 91.0 s is over the 90 s budget",
+        "peak memory 2,048 MiB is over the 2,048 MiB budget",
+    ]
+
+
+def test_peak_memory_sees_a_child_allocation():
+    # The oracle: a child process that holds 300 MiB of touched memory for a moment.
+    child = "b = bytearray(300 * 2**20); import time; time.sleep(1.5)"
+    spawn = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {child!r}])"
+    parent = subprocess.Popen([sys.executable, "-c", spawn])
+    try:
+        with course.PeakMemory(parent.pid, interval=0.05) as peak:
+            parent.wait(timeout=30)
+    finally:
+        parent.kill()
+    assert 300 * 2**20 <= peak.bytes < 600 * 2**20
+
+
+def test_run_notebooks_reports_failures_and_keeps_going(tmp_path, capsys):
+    books = tmp_path / "notebooks"
+    books.mkdir()
+    _notebook(books / "01_broken.ipynb", "x = 1", "1 / 0", "y = 2")
+    _notebook(
+        books / "02_fine.ipynb",
+        "import os\nassert os.environ['CNNKIT_FAST'] == '1'",
+        "print('cnnkit: Keras 3 on tensorflow | devices: CPU | offline | mode: fast | seed 42')",
+        "print('test accuracy: 0.875')",
+    )
+    (books / "03_skipped.ipynb").write_text("not json")
+    out = tmp_path / "course"
+    code = main(["run-notebooks", "--notebooks", str(books), "--out", str(out), "--only", "1,2"])
+    printed = capsys.readouterr().out
+    assert code == 1
+    assert "ZeroDivisionError: division by zero at code cell 1" in printed
+    assert "test accuracy: 0.875" in printed
+
+    broken = nbformat.read(out / "01_broken.ipynb", as_version=4)
+    assert broken.cells[0].execution_count == 1
+    assert broken.cells[1].outputs[0].ename == "ZeroDivisionError"
+    fine = nbformat.read(out / "02_fine.ipynb", as_version=4)
+    assert [c.execution_count for c in fine.cells] == [1, 2, 3]
+
+    page = (out / "index.html").read_text()
+    assert "1 of 2 notebooks passed" in page
+    assert "(fast mode)" in page
+    assert '<a href="01_broken.ipynb">' in page and '<a href="02_fine.ipynb">' in page
+    assert "cell 1: ZeroDivisionError: division by zero" in page
+    assert "test accuracy: 0.875" in page
+    assert "03_skipped" not in page
+
+
+def test_run_notebook_result_fields(tmp_path):
+    path = _notebook(tmp_path / "05_x.ipynb", "b = bytearray(150 * 2**20)\nprint('ok')")
+    result = course.run_notebook(path, tmp_path / "out", progress=False)
+    assert result.ok and result.status == "passed"
+    assert result.cells == 1 and result.failed_cell is None and result.error is None
+    assert result.peak_bytes > 150 * 2**20
+    assert 0 < result.seconds < course.FAST_MAX_SECONDS
+
+
+def test_cli_dispatches_bench_and_prefetch(monkeypatch):
+    seen = {}
+
+    def fake_bench(argv):
+        seen["bench"] = argv
+        return 0
+
+    bench = types.ModuleType("cnnkit.bench")
+    bench.main = fake_bench
+    monkeypatch.setitem(sys.modules, "cnnkit.bench", bench)
+    assert main(["bench", "--quick", "--help"]) == 0
+    assert seen["bench"] == ["--quick", "--help"]
+
+    def fake_prefetch(names, *, weights=True):
+        seen["prefetch"] = (names, weights)
+        return [{"name": "mnist", "status": "failed"}]
+
+    monkeypatch.setattr(cnnkit.data, "prefetch", fake_prefetch)
+    assert main(["prefetch", "mnist", "--no-weights"]) == 1
+    assert seen["prefetch"] == (["mnist"], False)
+    with pytest.raises(SystemExit):
+        main(["doctor", "--bogus"])
+
+
+def test_cli_doctor(capsys):
+    assert main(["doctor"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    facts = dict(line.split(None, 1) for line in lines)
+    assert facts["keras"] == __import__("keras").__version__
+    assert facts["mode"] == "fast"
+    assert facts["devices"].startswith("CPU")
+
+
+def test_nbval_budget_hook_fails_a_slow_notebook(tmp_path):
+    """The root conftest's hook under nbval, on a notebook given a 1 s budget."""
+    (tmp_path / "conftest.py").write_text(
+        (ROOT / "conftest.py").read_text()
+        + "\nimport cnnkit.course\n\ncnnkit.course.FAST_MAX_SECONDS = 1.0\n"
+    )
+    _notebook(tmp_path / "01_slow.ipynb", "import time\ntime.sleep(1.5)", "x = 1")
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--nbval-lax", "01_slow.ipynb"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 1, run.stdout
+    assert "1 failed, 1 passed" in run.stdout
+    assert "01_slow.ipynb::Cell 0" in run.stdout
+    assert "01_slow.ipynb: wall time" in run.stdout and "over the 1 s budget" in run.stdout
+    assert "notebook budget (fast mode: 1 s, 2 GiB per notebook)" in run.stdout
+    assert "OVER  01_slow.ipynb" in run.stdout
+    record = json.loads((tmp_path / "build" / "notebook-budget.json").read_text())
+    assert record["01_slow.ipynb"]["seconds"] > 1.5
+    assert 20 < record["01_slow.ipynb"]["peak_mib"] < 2048
