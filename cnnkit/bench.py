@@ -1,0 +1,386 @@
+"""``python -m cnnkit bench``: train the course's models with a budget's recipe and time them.
+
+For each model the benchmark loads its dataset (``cnnkit.data.load``: the real one when a data
+dir holds it, its stand-in offline), trains it with :func:`cnnkit.train.fit` and the recipe of
+the budget, evaluates it on the test split (the validation split when the data has no test
+split), times inference, samples the peak resident memory, and trains the same model again
+with a plain ``model.fit`` on the same data, batch size and epochs to measure the overhead of
+``cnnkit.train.fit``. It writes one JSON record per model and a Markdown table beside it.
+
+Example: ``python -m cnnkit bench --models mini_vgg --data-dir ../shared/data-unpacked
+--budget cpu --out bench.json`` (writes ``bench.json`` and ``bench.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["DEFAULT_MODELS", "RECIPES", "main", "markdown_table", "recipe", "run"]
+
+DEFAULT_MODELS = ("lenet", "alexnet_cifar", "mini_vgg", "mini_googlenet", "resnet")
+
+_BASE: dict[str, dict[str, Any]] = {
+    "lenet": {"dataset": "mnist", "optimizer": "sgd", "learning_rate": 0.05, "augment": None},
+    "alexnet_cifar": {"dataset": "cifar10", "optimizer": "sgd", "learning_rate": 0.05},
+    "mini_vgg": {"dataset": "cifar10", "optimizer": "sgd", "learning_rate": 0.05},
+    "mini_googlenet": {"dataset": "cifar10", "optimizer": "sgd", "learning_rate": 0.05},
+    "resnet": {"dataset": "cifar10", "optimizer": "sgd", "learning_rate": 0.1},
+}
+# Epochs per budget: "fast" is the test suite's smoke run, "cpu" fits a 2-core laptop in
+# minutes (resnet and mini_googlenet are an order of magnitude dearer per image), "gpu" is
+# the full recipe.
+_EPOCHS = {
+    "lenet": {"fast": 1, "cpu": 6, "gpu": 20},
+    "alexnet_cifar": {"fast": 1, "cpu": 10, "gpu": 40},
+    "mini_vgg": {"fast": 1, "cpu": 12, "gpu": 40},
+    "mini_googlenet": {"fast": 1, "cpu": 2, "gpu": 40},
+    "resnet": {"fast": 1, "cpu": 2, "gpu": 40},
+}
+
+RECIPES: dict[str, dict[str, dict[str, Any]]] = {
+    model: {
+        budget: {
+            "batch_size": 64 if budget == "fast" else 128,
+            "schedule": "one_cycle",
+            "augment": "flip_shift",
+            "limit": 256 if budget == "fast" else None,
+            **base,
+            "epochs": _EPOCHS[model][budget],
+        }
+        for budget in ("fast", "cpu", "gpu")
+    }
+    for model, base in _BASE.items()
+}
+"""Model -> budget -> the recipe the benchmark trains with (dataset, epochs, batch size ...)."""
+
+
+def recipe(model: str, budget: str) -> dict[str, Any]:
+    """The training recipe of ``model`` under ``budget`` (a copy: change it freely)."""
+    if model not in RECIPES:
+        raise ValueError(f"`model` must be one of {', '.join(RECIPES)}. Received: model={model!r}")
+    if budget not in ("fast", "cpu", "gpu"):
+        raise ValueError(f"`budget` must be one of fast, cpu, gpu. Received: budget={budget!r}")
+    return dict(RECIPES[model][budget])
+
+
+class _PeakRSS:
+    """Sample this process's resident memory in a background thread; ``peak_mb`` is the max."""
+
+    def __init__(self, every_s: float = 0.05):
+        import psutil
+
+        self._process = psutil.Process()
+        self._every = every_s
+        self._stop = threading.Event()
+        self.peak_mb = self._process.memory_info().rss / 2**20
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        while not self._stop.wait(self._every):
+            self.peak_mb = max(self.peak_mb, self._process.memory_info().rss / 2**20)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, self._process.memory_info().rss / 2**20)
+
+
+def _machine() -> dict[str, Any]:
+    import keras
+
+    facts = {
+        "platform": platform.platform(),
+        "processor": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+    }
+    if facts["backend"] == "tensorflow":
+        import tensorflow as tf
+
+        facts["tensorflow"] = tf.__version__
+    from .env import devices
+
+    facts["devices"] = devices()
+    return facts
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _build(name: str, data, seed: int):
+    import keras
+
+    from . import models
+
+    keras.utils.set_random_seed(seed)
+    return getattr(models, name)(input_shape=data.input_shape, num_classes=data.num_classes)
+
+
+def _epoch_clock(times: list[float], progress):
+    import keras
+
+    class EpochClock(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter())
+            progress.update(1)
+
+    return EpochClock()
+
+
+def _bench_one(
+    name: str, budget: str, *, data_dir, seed: int, overrides, plain_epochs, progress
+) -> dict:
+    import keras
+
+    from . import data as cdata
+    from . import train
+
+    plan = {**recipe(name, budget), **{k: v for k, v in overrides.items() if v is not None}}
+    data = cdata.load(plan["dataset"], data_dir=data_dir, limit=plan["limit"], seed=seed)
+    has_test = len(data.x_test) > 0
+    x_eval, y_eval = (data.x_test, data.y_test) if has_test else (data.x_val, data.y_val)
+    epochs, batch_size = plan["epochs"], plan["batch_size"]
+
+    progress.set_description(f"{name}: cnnkit fit")
+    with _PeakRSS() as rss:
+        model = _build(name, data, seed)
+        clock: list[float] = []
+        start = time.perf_counter()
+        train.fit(
+            model,
+            data,
+            epochs=epochs,
+            batch_size=batch_size,
+            optimizer=plan["optimizer"],
+            learning_rate=plan["learning_rate"],
+            schedule=plan["schedule"],
+            augment=plan["augment"],
+            callbacks=[_epoch_clock(clock, progress)],
+            seed=seed,
+            verbose=0,
+        )
+        wall = clock[-1] - start
+        x_prep = train.prepare(x_eval)
+        probs = model.predict(x_prep, batch_size=256, verbose=0)  # also warms up predict
+        accuracy = float(np.mean(np.argmax(probs, axis=1) == y_eval))
+        t0 = time.perf_counter()
+        model.predict(x_prep, batch_size=256, verbose=0)
+        infer = len(x_prep) / (time.perf_counter() - t0)
+    steady = np.diff([start, *clock])[1:] if epochs > 1 else np.array([wall])
+    record = {
+        "model": name,
+        "dataset": data.name,
+        "source": data.source,
+        "real_data": bool(data.is_real),
+        "budget": budget,
+        "train_images": len(data.x_train),
+        "eval_split": "test" if has_test else "val",
+        "eval_images": len(x_eval),
+        "test_accuracy": round(accuracy, 4),
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "recipe": plan,
+        "parameters": int(model.count_params()),
+        "wall_s": round(wall, 2),
+        "epoch_s": [round(float(s), 2) for s in np.diff([start, *clock])],
+        "train_images_per_s": round(len(data.x_train) / float(np.median(steady)), 1),
+        "infer_images_per_s": round(infer, 1),
+        "peak_rss_mb": round(rss.peak_mb, 1),
+    }
+    del model
+    keras.backend.clear_session()
+
+    plain_epochs = epochs if plain_epochs is None else plain_epochs
+    if plain_epochs > 0:
+        progress.set_description(f"{name}: plain model.fit")
+        plain = _build(name, data, seed)
+        plain.compile(
+            optimizer=keras.optimizers.SGD(plan["learning_rate"], momentum=0.9, nesterov=True),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        plain_clock: list[float] = []
+        t0 = time.perf_counter()
+        plain.fit(
+            train.prepare(data.x_train),
+            data.y_train,
+            batch_size=batch_size,
+            epochs=plain_epochs,
+            validation_data=(train.prepare(data.x_val), data.y_val),
+            callbacks=[_epoch_clock(plain_clock, progress)],
+            verbose=0,
+        )
+        plain_wall = plain_clock[-1] - t0
+        # cnnkit's time over the same number of epochs, from its call to that epoch's end.
+        ours = clock[min(plain_epochs, epochs) - 1] - start
+        record.update(
+            plain_keras_epochs=plain_epochs,
+            plain_keras_wall_s=round(plain_wall, 2),
+            overhead_ratio=round(ours / plain_wall, 3),
+        )
+        del plain
+        keras.backend.clear_session()
+    return record
+
+
+def run(
+    models: Sequence[str] = DEFAULT_MODELS,
+    *,
+    budget: str | None = None,
+    data_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    plain_epochs: int | None = None,
+) -> list[dict[str, Any]]:
+    """Train and time each model with its recipe; returns one record per model.
+
+    Args:
+        models: builder names from ``cnnkit.models`` (see :data:`RECIPES`).
+        budget: ``"fast"``, ``"cpu"`` or ``"gpu"``; default :func:`cnnkit.mode`.
+        data_dir: a folder in the layouts ``cnnkit.data`` reads; stand-ins when it lacks a set.
+        seed: seed of the weights, the subsets and the shuffle.
+        epochs, batch_size: override the recipe's.
+        plain_epochs: epochs of the plain ``model.fit`` twin (default: the recipe's epochs;
+            0 skips it); the overhead ratio compares the same number of epochs.
+
+    Returns:
+        Records with ``model``, ``dataset``, ``budget``, ``test_accuracy``, ``epochs``,
+        ``wall_s`` (cnnkit ``fit``, compile included), ``train_images_per_s`` (median epoch
+        after the first), ``infer_images_per_s``, ``peak_rss_mb``, ``plain_keras_wall_s``,
+        ``overhead_ratio`` and ``machine``.
+    """
+    from tqdm.auto import tqdm
+
+    from .env import _silence, mode
+
+    _silence()
+    budget = budget or mode()
+    unknown = [m for m in models if m not in RECIPES]
+    if unknown or not models:
+        raise ValueError(
+            f"`models` must name some of {', '.join(RECIPES)}. Received: models={list(models)}"
+        )
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if value is not None and value < 1:
+            raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value}")
+    machine = _machine()
+    total = 0
+    for name in models:
+        n = epochs or recipe(name, budget)["epochs"]
+        total += n + (n if plain_epochs is None else plain_epochs)
+    overrides = {"epochs": epochs, "batch_size": batch_size}
+    records = []
+    with tqdm(total=total, unit="epoch", file=sys.stderr) as progress:
+        for name in models:
+            record = _bench_one(
+                name,
+                budget,
+                data_dir=data_dir,
+                seed=seed,
+                overrides=overrides,
+                plain_epochs=plain_epochs,
+                progress=progress,
+            )
+            record["machine"] = machine
+            records.append(record)
+    return records
+
+
+def markdown_table(records: Sequence[dict[str, Any]]) -> str:
+    """The records as a Markdown table, one row per model."""
+    header = (
+        "| model | data | budget | epochs | test acc | wall s | train img/s | infer img/s "
+        "| peak RSS MB | plain Keras s | overhead |\n"
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+    )
+    rows = []
+    for r in records:
+        kind = "real" if r["real_data"] else "stand-in"
+        data = f"{r['dataset']} ({kind}, {r['train_images']:,} train)"
+        plain = (
+            f"{r['plain_keras_wall_s']:.1f} ({r['plain_keras_epochs']} ep)"
+            if "plain_keras_wall_s" in r
+            else "-"
+        )
+        ratio = f"{r['overhead_ratio']:.3f}" if "overhead_ratio" in r else "-"
+        rows.append(
+            f"| {r['model']} | {data} | {r['budget']} | {r['epochs']} | "
+            f"{r['test_accuracy']:.4f} ({r['eval_split']}) | {r['wall_s']:.1f} | "
+            f"{r['train_images_per_s']:,.0f} | {r['infer_images_per_s']:,.0f} | "
+            f"{r['peak_rss_mb']:,.0f} | {plain} | {ratio} |"
+        )
+    return header + "\n".join(rows) + "\n"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m cnnkit bench",
+        description="Train the course's models with a budget's recipe and time them; "
+        "write JSON records and a Markdown table.",
+    )
+    parser.add_argument(
+        "--models",
+        default=",".join(DEFAULT_MODELS),
+        help=f"comma-separated builder names (default: {','.join(DEFAULT_MODELS)})",
+    )
+    parser.add_argument("--data-dir", default=None, help="folder with the real datasets")
+    parser.add_argument(
+        "--budget", choices=("fast", "cpu", "gpu"), default=None, help="default: this machine's"
+    )
+    parser.add_argument("--out", default="bench.json", help="JSON file; the table goes beside it")
+    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
+    parser.add_argument("--batch-size", type=int, default=None, help="override the batch size")
+    parser.add_argument(
+        "--plain-epochs",
+        type=int,
+        default=None,
+        help="epochs of the plain model.fit twin (default: same as cnnkit; 0 skips it)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``bench`` command: parse ``argv``, run, write ``--out`` and its ``.md``; exit code."""
+    args = _parser().parse_args(argv)
+    records = run(
+        [m.strip() for m in args.models.split(",") if m.strip()],
+        budget=args.budget,
+        data_dir=args.data_dir,
+        seed=args.seed,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        plain_epochs=args.plain_epochs,
+    )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(records, indent=1, default=str))
+    table = markdown_table(records)
+    out.with_suffix(".md").write_text(table)
+    sys.stdout.write(table)
+    return 0
