@@ -22,3 +22,18 @@ lint: $(VENV)/.installed
 
 test: lint
 	$(PY) -m pytest
+
+# The newest releases of every requirement, upper bounds dropped, in a fresh venv: run it
+# before a workshop to see whether tomorrow's Keras or TensorFlow breaks the course.
+# Not part of .ci/run. The versions it tested are left in $(LATEST)/versions.txt.
+LATEST ?= .venv-latest
+
+test-latest:
+	rm -rf $(LATEST)
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --quiet --upgrade pip
+	sed -E 's/,[[:space:]]*<[^,;#]*//g' requirements.txt > $(LATEST)/requirements-latest.txt
+	$(LATEST)/bin/python -m pip install --quiet --upgrade -r $(LATEST)/requirements-latest.txt
+	$(LATEST)/bin/python -m pip install --quiet --no-deps -e .
+	$(LATEST)/bin/python -m pip freeze --exclude-editable > $(LATEST)/versions.txt
+	$(LATEST)/bin/python -m pytest
