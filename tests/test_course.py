@@ -2,6 +2,8 @@
 sampling, the headless course run with its index, and the nbval budget hook."""
 
 import json
+import os
+import re
 import subprocess
 import sys
 import types
@@ -215,3 +217,19 @@ def test_nbval_budget_hook_fails_a_slow_notebook(tmp_path):
     record = json.loads((tmp_path / "build" / "notebook-budget.json").read_text())
     assert record["01_slow.ipynb"]["seconds"] > 1.5
     assert 20 < record["01_slow.ipynb"]["peak_mib"] < 2048
+
+
+def test_binder_builds_the_pinned_environment():
+    # repo2docker reads binder/ only: its requirements must be the root's pinned set, and
+    # postBuild must install the kit itself (checked with `repo2docker --no-build`, see README).
+    lines = [
+        line.strip()
+        for line in (ROOT / "binder" / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines == ["-r ../requirements.txt"]
+    runtime = (ROOT / "binder" / "runtime.txt").read_text().strip()
+    assert re.fullmatch(r"python-3\.(1[0-9])", runtime), runtime
+    post_build = ROOT / "binder" / "postBuild"
+    assert os.access(post_build, os.X_OK)
+    assert "pip install --no-cache-dir --no-deps -e ." in post_build.read_text()
