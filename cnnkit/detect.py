@@ -429,23 +429,6 @@ class DetectionSet:
         return len(self.images)
 
 
-def _draw_shape(draw, kind: str, center, radius: float, color, angle: float = 0.0) -> None:
-    cx, cy = center
-    if kind == "circle":
-        draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=color)
-        return
-    corners = 4 if kind == "square" else 3
-    start = math.radians(angle) + (math.pi / 4 if kind == "square" else -math.pi / 2)
-    points = [
-        (
-            cx + radius * math.cos(start + 2 * math.pi * k / corners),
-            cy + radius * math.sin(start + 2 * math.pi * k / corners),
-        )
-        for k in range(corners)
-    ]
-    draw.polygon(points, fill=color)
-
-
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     """A textured background: a colour gradient plus low-frequency blotches and pixel noise."""
     base = rng.uniform(60, 200, size=3)
@@ -453,17 +436,20 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     ramp = np.linspace(-0.5, 0.5, size)
     ramp = ramp[:, None] if rng.random() < 0.5 else ramp[None, :]
     img = base + tilt * ramp[..., None]
-    from scipy.ndimage import zoom
-
-    # Smooth blotches (noise upsampled with linear interpolation) look like texture, not tiles.
-    blotches = rng.normal(0, 22, size=(size // 12 + 2, size // 12 + 2, 3))
-    img = img + zoom(blotches, (12, 12, 1), order=1)[:size, :size]
+    # Smooth blotches (coarse noise, linearly interpolated) look like texture, not tiles.
+    nodes = size // 12 + 2
+    blotches = rng.normal(0, 22, size=(nodes, nodes, 3))
+    # Row i of `lerp` holds the linear-interpolation weights of pixel i over the coarse nodes.
+    lerp = np.maximum(0, 1 - np.abs(np.arange(size)[:, None] / 12 - np.arange(nodes)[None, :]))
+    img = img + np.einsum("ik,klc,jl->ijc", lerp, blotches, lerp, optimize=True)
     img = img + rng.normal(0, 6, size=(size, size, 3))
     return np.clip(img, 0, 255)
 
 
 def _render(rng, image_size, classes, max_objects, grid_size, min_radius, max_radius):
     from PIL import Image, ImageDraw
+
+    from .data import draw_shape
 
     img = _background(rng, image_size)
     boxes, labels = [], []
@@ -473,18 +459,21 @@ def _render(rng, image_size, classes, max_objects, grid_size, min_radius, max_ra
             break
         label = int(rng.integers(len(classes)))
         radius = float(rng.uniform(min_radius, max_radius))
-        center = rng.uniform(radius, image_size - radius, size=2)
+        # Some polygons reach past `radius` (a triangle's corners to 1.15 radius).
+        center = rng.uniform(1.2 * radius, image_size - 1.2 * radius, size=2)
         mask = Image.new("L", (image_size, image_size), 0)
-        _draw_shape(
+        draw_shape(
             ImageDraw.Draw(mask),
             classes[label],
             tuple(center),
             radius,
             255,
-            angle=float(rng.uniform(-20, 20)),
+            angle=float(rng.uniform(-0.35, 0.35)),  # radians, about 20 degrees
         )
         m = np.asarray(mask) > 127
         ys, xs = np.nonzero(m)
+        if xs.size == 0:
+            continue
         box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]) / image_size
         # One object per cell and little overlap keep every label honest (no collisions).
         if boxes and (
@@ -527,7 +516,8 @@ def shapes_detection(
         n: number of images.
         image_size: side of each square image, in pixels.
         grid_size: S of the grid labels in ``targets``.
-        classes: shape kinds to draw, one class per kind ("circle", "square", "triangle").
+        classes: shape kinds to draw, one class per kind, among
+            ``cnnkit.data.SHAPE_CLASSES`` (drawn by ``cnnkit.data.draw_shape``).
         max_objects: most shapes per image (at least one each).
         seed: random seed; the same seed gives the same images.
         anchors: optional (A, 2) anchors passed to :func:`encode_grid`.
@@ -545,7 +535,8 @@ def shapes_detection(
             f"`max_objects` must be between 1 and grid_size**2 = {grid_size * grid_size}. "
             f"Received: max_objects={max_objects}"
         )
-    known = {"circle", "square", "triangle"}
+    from .data import SHAPE_CLASSES as known
+
     if not classes or any(c not in known for c in classes):
         raise ValueError(
             f"`classes` must be shape kinds among {sorted(known)}. Received: classes={classes!r}"

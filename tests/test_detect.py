@@ -255,7 +255,7 @@ def test_shapes_detection_is_reproducible_and_labelled_exactly():
         assert len(decoded) == len(boxes)
         assert set(decoded_labels.tolist()) == set(labels.tolist())
     with pytest.raises(ValueError, match=r"`classes` must be shape kinds"):
-        detect.shapes_detection(1, classes=("star",))
+        detect.shapes_detection(1, classes=("blob",))
 
 
 def test_tiny_yolo_output_layout():
