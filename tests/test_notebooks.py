@@ -160,7 +160,7 @@ def test_readme_course_links_exist():
 def test_readme_launch_buttons_use_configured_repo():
     text = README.read_text()
     assert course.binder_badge() in text, "the README must carry the Binder launch button"
-    hosts = r"(?:github\.com|mybinder\.org/v2/gh|colab\.research\.google\.com/github)"
+    hosts = r"(?:mybinder\.org/v2/gh|colab\.research\.google\.com/github)"
     for url in re.findall(rf"https://{hosts}/[^\s)\"']+", text):
         assert course._github_path() in url, (
             f"README link {url} does not point at cnnkit.REPO_URL ({cnnkit.REPO_URL})"
