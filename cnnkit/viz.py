@@ -295,7 +295,7 @@ def show_filters(
     See notebooks/04_lenet_mnist.ipynb.
     """
     conv = _conv_layer(model_or_layer, layer)
-    kernel = np.asarray(keras.ops.convert_to_numpy(conv.kernel), dtype=np.float32)
+    kernel = np.asarray(conv.get_weights()[0], dtype=np.float32)
     kh, kw, cin, cout = kernel.shape
     shown = min(cout, max_filters)
     if shown < cout:
@@ -446,20 +446,39 @@ def show_feature_maps(
 # --------------------------------------------------------------------------- Grad-CAM
 
 
-def _class_score_head(model):
-    """The layer whose input gives pre-softmax scores, when the model ends in a softmax.
+def _logit_head(model):
+    """The final layer when it is a softmax or sigmoid whose input logits can be recovered.
 
-    Grad-CAM on a saturated softmax sees vanishing gradients; differentiating the logits
-    (Selvaraju et al. use the score before the softmax) avoids that.
+    Returns (layer, activation name) or (None, None). Dense layers with the activation built
+    in have their logits recomputed from the layer's input and weights.
     """
     last = model.layers[-1]
     activation = getattr(last, "activation", None)
-    if activation is keras.activations.softmax:
-        if isinstance(last, keras.layers.Dense):
-            return last
-        if isinstance(last, keras.layers.Activation):
-            return last
-    return None
+    if isinstance(last, keras.layers.Softmax):
+        return last, "softmax"
+    for name in ("softmax", "sigmoid"):
+        if activation is getattr(keras.activations, name) and isinstance(
+            last, (keras.layers.Dense, keras.layers.Activation)
+        ):
+            return last, name
+    return None, None
+
+
+def _class_evidence(tf, logits, class_index: int, kind: str | None):
+    """The score whose gradient Grad-CAM follows, shape (batch,).
+
+    For a softmax, the log-odds of the class against all others,
+    ``z_c - logsumexp(z_j, j != c)``: unlike the probability it does not saturate (a
+    confident model still has gradients), and unlike the raw logit ``z_c`` it ignores what
+    moves every logit together, which the softmax cancels. For a single sigmoid unit the
+    logit ``z`` is the log-odds of class 1 (and ``-z`` of class 0). Anything else: the output.
+    """
+    if kind == "sigmoid" and logits.shape[-1] == 1:
+        return logits[:, 0] if class_index == 1 else -logits[:, 0]
+    if kind in ("softmax", "sigmoid") and logits.shape[-1] > 1:
+        others = tf.concat([logits[:, :class_index], logits[:, class_index + 1 :]], axis=-1)
+        return logits[:, class_index] - tf.reduce_logsumexp(others, axis=-1)
+    return logits[:, class_index]
 
 
 def grad_cam(model, image, layer: str | None = None, class_index: int | None = None) -> np.ndarray:
@@ -469,10 +488,13 @@ def grad_cam(model, image, layer: str | None = None, class_index: int | None = N
     over each map, weighs that map; the ReLU of the weighted sum, upsampled to the image,
     is the heatmap. Uses ``tf.GradientTape``, so it needs the TensorFlow backend.
 
+    The class score is taken before the final softmax or sigmoid: the log-odds of the class
+    against the others (for a softmax, ``z_c - log sum_{j != c} exp z_j``), which keeps its
+    gradient when the model is confident, where the probability's gradient vanishes.
+
     Args:
         model: a Keras classifier (functional, or Sequential with a defined input) whose
-            output is one row of class scores; a final softmax is differentiated before the
-            softmax (on the logits).
+            output is one row of class scores, or one sigmoid unit for two classes.
         image: one image of the model's input shape (H, W, C) (or a batch of one); uint8 is
             scaled to [0, 1].
         layer: name of the conv layer to explain; by default the last layer with a 4-D
@@ -499,23 +521,23 @@ def grad_cam(model, image, layer: str | None = None, class_index: int | None = N
             "`layer` must output a (batch, h, w, channels) feature map. "
             f"Received: layer={target.name!r} with output shape {_output(target).shape}"
         )
-    head = _class_score_head(model)
-    scores = head.input if head is not None else model.outputs[0]
-    probe = _probe(model, [target], [scores])
+    head, kind = _logit_head(model)
+    probe = _probe(model, [target], [head.input if head is not None else model.outputs[0]])
     x = tf.convert_to_tensor(_one_image(image, model))
     with tf.GradientTape() as tape:
-        maps, scores = probe(x, training=False)
+        maps, logits = probe(x, training=False)
         if isinstance(head, keras.layers.Dense):
-            scores = tf.matmul(scores, head.kernel) + (head.bias if head.use_bias else 0.0)
-        num_classes = int(scores.shape[-1])
+            logits = tf.matmul(logits, head.kernel) + (head.bias if head.use_bias else 0.0)
+        binary = kind == "sigmoid" and logits.shape[-1] == 1
+        num_classes = 2 if binary else int(logits.shape[-1])
         if class_index is None:
-            class_index = int(tf.argmax(scores[0]))
+            class_index = int(logits[0, 0] > 0) if binary else int(tf.argmax(logits[0]))
         elif not 0 <= class_index < num_classes:
             raise ValueError(
                 f"`class_index` must lie in [0, {num_classes - 1}]. "
                 f"Received: class_index={class_index}"
             )
-        score = scores[:, class_index]
+        score = _class_evidence(tf, logits, class_index, kind)
     grads = tape.gradient(score, maps)
     weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
     cam = tf.nn.relu(tf.reduce_sum(weights * maps, axis=-1))[0]
@@ -550,6 +572,8 @@ def show_grad_cam(
     """
     x = _one_image(image, model)
     probabilities = np.asarray(model.predict(x, verbose=0))[0]
+    if probabilities.shape == (1,):  # one sigmoid unit: P(class 1)
+        probabilities = np.array([1.0 - probabilities[0], probabilities[0]])
     if class_index is None:
         class_index = int(np.argmax(probabilities))
     heat = grad_cam(model, image, layer=layer, class_index=class_index)
