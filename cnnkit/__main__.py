@@ -42,8 +42,8 @@ def _run_notebooks(args: argparse.Namespace) -> int:
     results = run_course(notebooks, args.out, full=args.full, timeout=args.timeout)
     for r in results:
         figure = f"  {r.key_figure}" if r.key_figure else ""
-        where = f" at code cell {r.failed_cell}" if r.failed_cell is not None else ""
-        problem = f"  {r.error}{where}" if r.error else ""
+        where = f"code cell {r.failed_cell}: " if r.failed_cell is not None else ""
+        problem = f"  {where}{r.error}" if r.error else ""
         print(
             f"{r.status:<6}  {r.name:<34} {r.seconds:7.1f} s {r.peak_bytes / 1024**2:7,.0f} MiB"
             f"{figure}{problem}"

@@ -250,6 +250,7 @@ class NotebookResult:
     peak_bytes: int
     cells: int
     output: Path
+    kernel_log: Path
     key_figure: str | None = None
     failed_cell: int | None = None
     error: str | None = None
@@ -279,7 +280,9 @@ def run_notebook(
 
     Args:
         path: the ``.ipynb`` file; it runs with its own folder as working directory.
-        out_dir: folder for the executed copy (same file name).
+        out_dir: folder for the executed copy (same file name) and the kernel's own
+            stdout and stderr (``<stem>.kernel.log``: TensorFlow's start-up lines, or why a
+            kernel died).
         full: run in full mode (the CPU or GPU recipe) instead of fast mode
             (``CNNKIT_FAST=1``: a few hundred images, one or two epochs).
         timeout: per-cell limit in seconds; None gives 120 s in fast mode, 1 h in full mode.
@@ -332,13 +335,18 @@ def run_notebook(
         on_cell_error=on_error,
     )
     error = None
+    kernel_log = out_dir / f"{path.stem}.kernel.log"
     start = time.perf_counter()
     try:
-        client.execute(env=env)
+        with kernel_log.open("w") as log:
+            client.execute(env=env, stdout=log, stderr=log)
     except CellTimeoutError as exc:
         error = f"CellTimeoutError: cell ran past {limit:g} s ({str(exc).splitlines()[0]})"
     except CellExecutionError as exc:
-        error = f"{exc.ename}: {exc.evalue}"
+        error = f"{exc.ename}: {exc.evalue}".strip().rstrip(":")
+        line = _failing_line(exc.traceback)
+        if line:
+            error += f" at `{line}`"
     except Exception as exc:  # a dead kernel or a broken notebook must not stop the course run
         error = f"{type(exc).__name__}: {exc}"
     finally:
@@ -351,6 +359,7 @@ def run_notebook(
         state["failed"] = _first_unexecuted(nb, code_cells)
     output = out_dir / path.name
     nbformat.write(nb, output)
+    _write_html(nb, out_dir / f"{path.stem}.html")
 
     result = NotebookResult(
         name=path.name,
@@ -359,6 +368,7 @@ def run_notebook(
         peak_bytes=memory.bytes if memory else 0,
         cells=len(code_cells),
         output=output,
+        kernel_log=kernel_log,
         key_figure=key_figure(nb),
         failed_cell=state.get("failed") if error else None,
         error=error,
@@ -370,6 +380,30 @@ def run_notebook(
             result.status = "failed"
             result.error = "; ".join(result.over_budget)
     return result
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _failing_line(traceback: str) -> str | None:
+    """The source line IPython's traceback marks with ``---->`` last (where the error rose)."""
+    marked = [
+        line
+        for line in _ANSI.sub("", traceback or "").splitlines()
+        if line.lstrip().startswith("---->")
+    ]
+    if not marked:
+        return None
+    code = re.sub(r"^\s*---->\s*\d*\s?", "", marked[-1]).strip()
+    return code[:80] or None
+
+
+def _write_html(nb, path: Path) -> None:
+    """An HTML copy of the executed notebook, to read its outputs in a browser."""
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter(embed_images=True).from_notebook_node(nb)
+    path.write_text(body, encoding="utf-8")
 
 
 def _setup_line(nb) -> str | None:
@@ -437,16 +471,18 @@ def write_index(
     rows = []
     for r in results:
         failed = (
-            f"cell {r.failed_cell}: {html.escape(r.error or '')}"
+            f"code cell {r.failed_cell}: {html.escape(r.error or '')}"
             if r.failed_cell is not None
             else html.escape(r.error or "")
         )
         rows.append(
-            f'<tr class="{r.status}"><td><a href="{quote(r.output.name)}">'
-            f"{html.escape(r.name)}</a></td>"
+            f'<tr class="{r.status}"><td><a href="{quote(r.output.stem)}.html">'
+            f"{html.escape(r.name)}</a> "
+            f'<a class="aside" href="{quote(r.output.name)}">ipynb</a></td>'
             f'<td class="status">{r.status}</td><td class="num">{r.seconds:.1f} s</td>'
             f'<td class="num">{_mib(r.peak_bytes)}</td>'
-            f"<td>{html.escape(r.key_figure or '—')}</td><td>{failed}</td></tr>"
+            f"<td>{html.escape(r.key_figure or '—')}</td><td>{failed}</td>"
+            f'<td><a href="{quote(r.kernel_log.name)}">log</a></td></tr>'
         )
     passed = sum(r.ok for r in results)
     total = sum(r.seconds for r in results)
@@ -476,6 +512,8 @@ _INDEX = """<!doctype html>
 body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
 table {{ border-collapse: collapse; }}
 th, td {{ padding: .35em .8em; border-bottom: 1px solid #ddd; text-align: left; }}
+th {{ white-space: nowrap; }}
+a.aside {{ font-size: 80%; color: #555; }}
 td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
 tr.passed td.status {{ color: #1a7f37; font-weight: bold; }}
 tr.failed td.status {{ color: #cf222e; font-weight: bold; }}
@@ -488,7 +526,7 @@ p.env {{ color: #555; }}
 <p class="env">{budget}</p>
 <table>
 <thead><tr><th>notebook</th><th>status</th><th>wall time</th><th>peak memory</th>
-<th>key figure</th><th>failed cell</th></tr></thead>
+<th>key figure</th><th>failed cell</th><th>kernel</th></tr></thead>
 <tbody>
 {rows}
 </tbody></table></body></html>

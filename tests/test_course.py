@@ -134,7 +134,7 @@ def test_run_notebooks_reports_failures_and_keeps_going(tmp_path, capsys):
     code = main(["run-notebooks", "--notebooks", str(books), "--out", str(out), "--only", "1,2"])
     printed = capsys.readouterr().out
     assert code == 1
-    assert "ZeroDivisionError: division by zero at code cell 1" in printed
+    assert "code cell 1: ZeroDivisionError: division by zero at `1 / 0`" in printed
     assert "test accuracy: 0.875" in printed
 
     broken = nbformat.read(out / "01_broken.ipynb", as_version=4)
@@ -146,8 +146,11 @@ def test_run_notebooks_reports_failures_and_keeps_going(tmp_path, capsys):
     page = (out / "index.html").read_text()
     assert "1 of 2 notebooks passed" in page
     assert "(fast mode)" in page
-    assert '<a href="01_broken.ipynb">' in page and '<a href="02_fine.ipynb">' in page
-    assert "cell 1: ZeroDivisionError: division by zero" in page
+    assert '<a href="01_broken.html">01_broken.ipynb</a>' in page
+    assert '<a class="aside" href="02_fine.ipynb">ipynb</a>' in page
+    assert "code cell 1: ZeroDivisionError: division by zero at `1 / 0`" in page
+    assert '<a href="01_broken.kernel.log">log</a>' in page
+    assert "ZeroDivisionError" in (out / "01_broken.html").read_text()
     assert "test accuracy: 0.875" in page
     assert "03_skipped" not in page
 
