@@ -693,6 +693,8 @@ class LivePlot(keras.callbacks.Callback):
     Args:
         every: redraw after every ``every`` epochs (and at the end of training).
         title: an optional figure title.
+        past: logs of epochs already trained (metric -> list), e.g. of a run resumed from a
+            checkpoint, so the curves start at epoch 1.
 
     Attributes:
         history: metric name -> list of per-epoch values seen so far.
@@ -700,17 +702,23 @@ class LivePlot(keras.callbacks.Callback):
     See notebooks/04_lenet_mnist.ipynb.
     """
 
-    def __init__(self, every: int = 1, title: str | None = None):
+    def __init__(
+        self,
+        every: int = 1,
+        title: str | None = None,
+        past: Mapping[str, Sequence[float]] | None = None,
+    ):
         super().__init__()
         if every < 1:
             raise ValueError(f"`every` must be a positive int. Received: every={every}")
         self.every = every
         self.title = title
+        self._past = {key: [float(v) for v in values] for key, values in (past or {}).items()}
         self.history: dict[str, list[float]] = {}
         self._handle = None
 
     def on_train_begin(self, logs=None):
-        self.history = {}
+        self.history = {key: list(values) for key, values in self._past.items()}
         self._handle = None
 
     def on_epoch_end(self, epoch, logs=None):

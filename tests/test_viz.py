@@ -263,6 +263,11 @@ def test_liveplot_replaces_its_own_output_in_a_notebook(monkeypatch):
     assert shown[0][2] is True
     assert shown[-1][1].data[:4] == b"\x89PNG"
 
+    resumed = viz.LivePlot(past={"loss": [2.0, 1.5]})
+    resumed.on_train_begin()
+    resumed.on_epoch_end(2, {"loss": 1.2})
+    assert resumed.history == {"loss": [2.0, 1.5, 1.2]}
+
 
 # ------------------------------------------------------------------ predictions
 
