@@ -209,8 +209,8 @@ def _high_water_mark(pid: int) -> int:
 
 
 _KEY_FIGURE = re.compile(
-    r"(?P<label>(?:test|validation|val)\s+(?:top-[15]\s+)?(?:accuracy|error|mAP)|mAP(?:@[\d.]+)?)"
-    r"\s*[:=]\s*(?P<value>[-+]?\d+(?:\.\d+)?%?)",
+    r"\b(?P<label>(?:test|validation|val)\s+(?:top-[15]\s+)?(?:accuracy|error|mAP)"
+    r"|mAP(?:@[\d.]+)?)\s*[:=]?\s*(?P<value>[-+]?\d+(?:\.\d+)?%?)(?![\w.])",
     re.IGNORECASE,
 )
 
@@ -218,9 +218,10 @@ _KEY_FIGURE = re.compile(
 def key_figure(notebook) -> str | None:
     """The key figure an executed notebook reports, e.g. ``"test accuracy: 0.912"``.
 
-    It is the last line printed in a stream output that reads ``<label>: <number>``, where the
-    label is test/validation accuracy, error or mAP (``test accuracy: 0.912``,
-    ``val accuracy = 91.2%``, ``mAP@0.5: 0.43``). Test figures win over validation figures.
+    It is the last ``<label>: <number>`` printed to stdout, where the label is test or
+    validation accuracy, error or mAP and the colon is optional (``test accuracy: 0.912``,
+    ``final validation accuracy 0.767``, ``val accuracy = 91.2%``, ``mAP@0.5: 0.43``).
+    Test figures win over validation figures.
 
     Args:
         notebook: an executed ``nbformat.NotebookNode``.
