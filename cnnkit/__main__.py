@@ -1,9 +1,11 @@
-"""The command line: ``python -m cnnkit {doctor,prefetch,run-notebooks,bench}``.
+"""The command line: ``python -m cnnkit {doctor,prefetch,run-notebooks,bench,links}``.
 
 - ``doctor``: report the environment (versions, devices, data folder, modes).
 - ``prefetch``: download the real datasets once, before going offline.
 - ``run-notebooks``: dry-run the course headless and write ``build/course/index.html``.
 - ``bench``: time the course's models on this machine.
+- ``links``: point the notebooks' Colab badges and install lines and the README's launch
+  buttons at ``cnnkit.REPO_URL`` (after forking).
 
 Each command imports what it needs only when it runs, so ``--help`` is instant.
 """
@@ -52,6 +54,15 @@ def _run_notebooks(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
+def _links(args: argparse.Namespace) -> int:
+    from .course import find_notebooks, update_links
+
+    stale = update_links(find_notebooks(args.notebooks), args.readme, check=args.check)
+    for path in stale:
+        print(f"{'points elsewhere' if args.check else 'updated'}: {path}")
+    return 1 if stale and args.check else 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from .bench import main as bench_main
 
@@ -95,6 +106,14 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds per cell (default: 120 in fast mode, 3600 with --full)",
     )
     run.set_defaults(run=_run_notebooks)
+
+    links = commands.add_parser(
+        "links", help="point Colab/Binder links and install lines at cnnkit.REPO_URL"
+    )
+    links.add_argument("--check", action="store_true", help="only list files to update")
+    links.add_argument("--notebooks", default="notebooks", help="notebook folder (notebooks)")
+    links.add_argument("--readme", default="README.md", help="README to update (README.md)")
+    links.set_defaults(run=_links)
 
     # Every argument after "bench", --help included, belongs to cnnkit.bench.main.
     bench = commands.add_parser(

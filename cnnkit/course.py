@@ -39,6 +39,7 @@ __all__ = [
     "run_course",
     "run_notebook",
     "select",
+    "update_links",
     "write_index",
 ]
 
@@ -114,6 +115,74 @@ def binder_badge(notebook: str | None = None) -> str:
 def install_line() -> str:
     """The pip requirement the setup cell installs in Colab: ``cnnkit @ git+<REPO_URL>``."""
     return f"cnnkit @ git+{_repo_url()}"
+
+
+_LINKS = (
+    # A link to some GitHub repository, and what it becomes for the configured one.
+    (
+        re.compile(r"https://colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/[\w.-]+/"),
+        "https://colab.research.google.com/github/{repo}/blob/{branch}/",
+    ),
+    (
+        re.compile(r"https://mybinder\.org/v2/gh/[\w.-]+/[\w.-]+/[\w.-]+"),
+        "https://mybinder.org/v2/gh/{repo}/{branch}",
+    ),
+    (
+        re.compile(r"cnnkit @ git\+https://github\.com/[\w.-]+/[\w.-]+"),
+        "cnnkit @ git+https://github.com/{repo}",
+    ),
+)
+
+
+def _relink(text: str) -> str:
+    repo = _github_path()
+    for pattern, template in _LINKS:
+        url = template.format(repo=repo, branch=_BRANCH)
+        text = pattern.sub(lambda _, url=url: url, text)
+    return text
+
+
+def update_links(
+    notebooks: Sequence[str | os.PathLike],
+    readme: str | os.PathLike | None = None,
+    *,
+    check: bool = False,
+) -> list[Path]:
+    """Point Colab badges, Binder buttons and Colab install lines at ``cnnkit.REPO_URL``.
+
+    The one place to change for a fork is ``REPO_URL`` in ``cnnkit/__init__.py``; this
+    rewrites the copies of it in the notebooks (badge cell, setup cell) and the README.
+
+    Args:
+        notebooks: ``.ipynb`` files to update.
+        readme: a Markdown file to update as well (the README's launch buttons).
+        check: only report the files that point elsewhere; write nothing.
+
+    Returns:
+        The files that pointed elsewhere (and were rewritten unless ``check``).
+    """
+    import nbformat
+
+    stale = []
+    for path in map(Path, notebooks):
+        nb = nbformat.read(path, as_version=4)
+        changed = False
+        for cell in nb.cells:
+            new = _relink(cell.source)
+            changed |= new != cell.source
+            cell.source = new
+        if changed:
+            stale.append(path)
+            if not check:
+                nbformat.write(nb, path)
+    if readme is not None:
+        readme = Path(readme)
+        text = readme.read_text(encoding="utf-8")
+        if _relink(text) != text:
+            stale.append(readme)
+            if not check:
+                readme.write_text(_relink(text), encoding="utf-8")
+    return stale
 
 
 def find_notebooks(directory: str | os.PathLike = "notebooks") -> list[Path]:

@@ -59,6 +59,33 @@ def test_repo_url_must_be_github(monkeypatch):
         course.colab_url("00_setup.ipynb")
 
 
+def test_links_command_repoints_a_fork(tmp_path, monkeypatch):
+    books = tmp_path / "notebooks"
+    books.mkdir()
+    name = "00_setup.ipynb"
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell(course.colab_badge(name)),
+            nbformat.v4.new_code_cell(f'%pip install -q "{course.install_line()}"'),
+        ]
+    )
+    nbformat.write(nb, books / name)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{course.binder_badge()}\nSee https://github.com/keras-team/keras.\n")
+    monkeypatch.setattr(cnnkit, "REPO_URL", "https://github.com/someone/fork")
+    args = ["links", "--notebooks", str(books), "--readme", str(readme)]
+    assert main([*args, "--check"]) == 1
+    assert nbformat.read(books / name, as_version=4) == nb  # --check writes nothing
+    assert main(args) == 0
+    fixed = nbformat.read(books / name, as_version=4)
+    assert fixed.cells[0].source == course.colab_badge(name)
+    assert fixed.cells[1].source == '%pip install -q "cnnkit @ git+https://github.com/someone/fork"'
+    assert readme.read_text() == (
+        f"{course.binder_badge()}\nSee https://github.com/keras-team/keras.\n"
+    )
+    assert main([*args, "--check"]) == 0
+
+
 def test_find_and_select(tmp_path):
     for name in ("04_lenet_mnist.ipynb", "00_setup.ipynb", "scratch.ipynb", "06_minivgg.ipynb"):
         (tmp_path / name).write_text("{}")
