@@ -434,6 +434,11 @@ def to_mnist(image, *, size: int = 28) -> np.ndarray:
 def _ink_gray(image) -> np.ndarray:
     """(H, W) float64 in [0, 1]; for RGBA the ink is where alpha is (on a black background)."""
     array = np.asarray(image)
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[-1] in (1, 3, 4))):
+        raise ValueError(
+            "`image` must be one image of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4). "
+            f"Received: image.shape={array.shape}"
+        )
     if array.ndim == 3 and array.shape[-1] == 4:
         scaled = array.astype(np.float64) / (255.0 if array.dtype == np.uint8 else 1.0)
         alpha = scaled[..., 3]
@@ -466,7 +471,9 @@ def _render_strokes(strokes, side: int = _PAD_SIDE, width: int = _PEN_WIDTH) -> 
 
 def _top3(model, digit: np.ndarray) -> list[tuple[int, float]]:
     """The three most probable classes for one (H, W, 1) uint8 image, most probable first."""
-    probabilities = np.asarray(model.predict(viz.model_input(digit[None]), verbose=0))[0]
+    from .train import prepare
+
+    probabilities = np.asarray(model.predict(prepare(digit[None]), verbose=0))[0]
     order = np.argsort(probabilities, kind="stable")[::-1][:3]
     return [(int(k), float(probabilities[k])) for k in order]
 
@@ -512,6 +519,7 @@ def _draw_pad(drawing: np.ndarray, digit: np.ndarray, top, class_names) -> Figur
     bars = axes[2].barh(names[::-1], values[::-1], color=["#9ecae1"] * (len(top) - 1) + ["#1f77b4"])
     axes[2].bar_label(bars, labels=[f"{p:.1%}" for p in values[::-1]], padding=3, fontsize=9)
     axes[2].set_xlim(0, 1.25)
+    axes[2].set_xticks([0, 0.5, 1])
     axes[2].set_xlabel("probability")
     axes[2].set_title("top 3", fontsize=10)
     for side in ("top", "right"):

@@ -144,3 +144,138 @@ def test_feature_map_explorer_static_and_errors(model):
     assert fig.axes[1].get_title() == "conv_a: channel 0 of 3 (10x10)"
     with pytest.raises(ValueError, match=r"`images` must be a non-empty batch.*\(10, 10, 1\)"):
         widgets.feature_map_explorer(model, images[0])
+
+
+# --------------------------------------------------------------------------- digit pad
+
+
+def _stroke_image(strokes) -> np.ndarray:
+    from cnnkit.widgets import _render_strokes
+
+    return _render_strokes(strokes)
+
+
+_BAR = [[(140, 40), (140, 240)]]  # a "1": one vertical stroke
+_RING = [[(140 + 80 * np.cos(t), 140 + 100 * np.sin(t)) for t in np.linspace(0, 2 * np.pi, 40)]]
+
+
+def test_to_mnist_follows_the_mnist_recipe():
+    from scipy import ndimage
+
+    drawing = np.zeros((200, 300), np.uint8)
+    drawing[20:180, 200:230] = 255  # a tall bar far off-centre
+    digit = widgets.to_mnist(drawing)
+    assert digit.shape == (28, 28, 1) and digit.dtype == np.uint8
+    rows, cols = np.nonzero(digit[..., 0])
+    assert np.ptp(rows) + 1 in (20, 21)  # the long side fills the 20x20 box (+1 of LANCZOS halo)
+    assert np.ptp(cols) + 1 <= 6  # the aspect ratio is kept: 160x30 -> about 20x4
+    centre = ndimage.center_of_mass(digit[..., 0].astype(np.float64))
+    np.testing.assert_allclose(centre, (13.5, 13.5), atol=0.5)
+    # Dark ink on white paper, or an RGB or RGBA picture, gives the same digit.
+    np.testing.assert_array_equal(widgets.to_mnist(255 - drawing), digit)
+    np.testing.assert_array_equal(widgets.to_mnist(np.dstack([drawing] * 3)), digit)
+    rgba = np.zeros((200, 300, 4), np.uint8)
+    rgba[..., 3] = drawing
+    np.testing.assert_array_equal(widgets.to_mnist(rgba), digit)
+    # A grey photo: the background level is removed, so the paper becomes black.
+    photo = (0.4 * 255 + 0.6 * drawing).astype(np.uint8)
+    assert widgets.to_mnist(photo)[digit[..., 0] == 0].max() == 0
+
+
+def test_to_mnist_of_nothing_and_bad_arguments():
+    np.testing.assert_array_equal(widgets.to_mnist(np.zeros((50, 50))), np.zeros((28, 28, 1)))
+    assert widgets.to_mnist(np.full((50, 50), 200, np.uint8)).max() == 0
+    assert widgets.to_mnist(_stroke_image(_BAR), size=16).shape == (16, 16, 1)
+    with pytest.raises(ValueError, match=r"`size` must be at least 8 pixels. Received: size=4"):
+        widgets.to_mnist(np.zeros((50, 50)), size=4)
+    with pytest.raises(ValueError, match=r"Received: image.shape=\(5, 5, 2\)"):
+        widgets.to_mnist(np.zeros((5, 5, 2)))
+
+
+@pytest.fixture(scope="module")
+def template_model():
+    """A linear "reader" whose class 1 is the MNIST-style bar and class 0 the ring.
+
+    Every other class scores 0, so the model says "1" for a vertical stroke and "0" for a
+    ring if, and only if, the pad hands it the drawing prepared as MNIST (scaled to [0, 1]).
+    """
+    templates = np.zeros((28 * 28, 10), np.float32)
+    for label, strokes in ((1, _BAR), (0, _RING)):
+        digit = widgets.to_mnist(_stroke_image(strokes)).astype(np.float32).ravel() / 255
+        templates[:, label] = 30 * digit / np.sum(digit**2)
+    model = keras.Sequential(
+        [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")]
+    )
+    model.layers[-1].set_weights([templates, np.zeros(10, np.float32)])
+    return model
+
+
+def _send(canvas, event, x, y):
+    """What the browser sends when the pen moves on an ipycanvas Canvas."""
+    canvas._handle_frontend_event(None, {"event": event, "x": x, "y": y}, [])
+
+
+def test_digit_pad_predicts_what_is_drawn(template_model):
+    from cnnkit.train import prepare
+
+    pad = widgets.digit_pad(template_model, static=False)
+    assert isinstance(pad, ipywidgets.VBox)
+    assert len(pad.state["strokes"]) == 1 and len(pad.state["top3"]) == 3  # the sample "3"
+    pad.controls["clear"].click()
+    assert pad.state["strokes"] == [] and pad.state["top3"] == []
+    assert not pad.state["image"].any()
+
+    canvas = pad.controls["canvas"]
+    _send(canvas, "mouse_move", 10, 10)  # moving without the button down draws nothing
+    assert pad.state["strokes"] == []
+    _send(canvas, "mouse_down", 140, 40)
+    for y in range(50, 241, 10):
+        _send(canvas, "mouse_move", 141, y)
+    _send(canvas, "mouse_up", 141, 240)
+    assert len(pad.state["strokes"]) == 1 and len(pad.state["strokes"][0]) == 21
+    assert pad.state["image"].shape == (28, 28, 1)
+    labels = [label for label, _ in pad.state["top3"]]
+    probabilities = [p for _, p in pad.state["top3"]]
+    assert labels[0] == 1 and probabilities == sorted(probabilities, reverse=True)
+    expected = template_model.predict(prepare(pad.state["image"][None]), verbose=0)[0]
+    np.testing.assert_allclose(probabilities[0], expected.max(), rtol=1e-6)
+
+    pad.controls["clear"].click()
+    (ring,) = _RING
+    _send(canvas, "mouse_down", *ring[0])
+    for x, y in ring[1:]:
+        _send(canvas, "mouse_move", x, y)
+    _send(canvas, "mouse_out", *ring[-1])  # leaving the canvas lifts the pen too
+    assert pad.state["top3"][0][0] == 0
+
+
+def test_digit_pad_reads_an_uploaded_photo(template_model):
+    import datetime
+    import io
+
+    from PIL import Image
+
+    pad = widgets.digit_pad(template_model, static=False)
+    buffer = io.BytesIO()
+    Image.fromarray(255 - _stroke_image(_BAR)).save(buffer, format="png")  # dark ink on white
+    content = buffer.getvalue()
+    pad.controls["upload"].value = (
+        {
+            "name": "one.png",
+            "type": "image/png",
+            "size": len(content),
+            "content": memoryview(content),
+            "last_modified": datetime.datetime.now(tz=datetime.timezone.utc),
+        },
+    )
+    assert pad.state["strokes"] == []
+    np.testing.assert_array_equal(pad.state["image"], widgets.to_mnist(_stroke_image(_BAR)))
+    assert pad.state["top3"][0][0] == 1
+
+
+def test_digit_pad_static_and_errors(template_model):
+    fig = widgets.digit_pad(template_model, static=True)
+    assert isinstance(fig, Figure) and len(fig.axes) == 3
+    assert fig.axes[1].get_title().startswith("what the model sees (28x28)")
+    with pytest.raises(ValueError, match=r"must take \(32, 32, 1\) images.*Received: a model"):
+        widgets.digit_pad(template_model, size=32)
