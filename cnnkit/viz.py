@@ -182,10 +182,41 @@ def _find_layer(model, layer):
         ) from None
 
 
+_ACTIVATION_TYPES = (
+    keras.layers.Activation,
+    keras.layers.ReLU,
+    keras.layers.LeakyReLU,
+    keras.layers.ELU,
+    keras.layers.PReLU,
+)
+
+
+def _activated(model, layer):
+    """The layer itself, or the activation layer(s) right after it that take its output.
+
+    Builders that write CONV and ReLU as two layers (as the slides draw them) keep the
+    rectified maps in the ReLU layer; those are what the layer "detects".
+    """
+    layers = model.layers
+    index = layers.index(layer)
+    while index + 1 < len(layers):
+        follower = layers[index + 1]
+        if not isinstance(follower, _ACTIVATION_TYPES):
+            break
+        try:
+            connected = follower.input is _output(layers[index])
+        except (AttributeError, ValueError):
+            connected = False
+        if not connected:
+            break
+        index += 1
+    return layers[index]
+
+
 def _last_conv(model):
     for layer in reversed(model.layers):
         if isinstance(layer, (*_CONV_TYPES, keras.Model)) and _is_spatial(layer):
-            return layer
+            return _activated(model, layer)
     raise ValueError(
         "`model` has no convolutional layer with a 4-D output to explain; pass `layer=`. "
         f"Received: model {model.name!r} with layers {[layer.name for layer in model.layers]}"
@@ -268,7 +299,7 @@ def show_filters(
     *,
     layer: str | None = None,
     shared_scale: bool = False,
-    max_filters: int = 64,
+    max_filters: int | None = None,
     max_channels: int = 8,
     ncols: int | None = None,
 ) -> Figure:
@@ -285,7 +316,8 @@ def show_filters(
         layer: name of the conv layer to draw when a model is given.
         shared_scale: if True, one colour scale for all panels (compare filter strengths);
             if False, each filter is normalised on its own (see its pattern).
-        max_filters: draw at most this many filters (the first ones).
+        max_filters: draw at most this many filters (the first ones); by default 64 when
+            each filter is one panel, 16 in per-channel mode.
         max_channels: draw at most this many input channels per filter (per-channel mode).
         ncols: panels per row when each filter is one panel (default up to 8).
 
@@ -297,6 +329,8 @@ def show_filters(
     conv = _conv_layer(model_or_layer, layer)
     kernel = np.asarray(conv.get_weights()[0], dtype=np.float32)
     kh, kw, cin, cout = kernel.shape
+    if max_filters is None:
+        max_filters = 64 if cin in (1, 3) else 16
     shown = min(cout, max_filters)
     if shown < cout:
         warnings.warn(
@@ -324,24 +358,26 @@ def show_filters(
     if cin == 1:
         panels = [(f, 0) for f in range(shown)]
         fig, axes = _grid(shown, ncols, panel=1.0, extra_height=0.2)
-    else:
-        panels = [(f, c) for f in range(shown) for c in range(channels)]
-        fig, axes = _grid(len(panels), channels, panel=0.8, extra_height=0.1)
+    else:  # one row per input channel, one column per filter: wide, as notebooks are
+        panels = [(f, c) for c in range(channels) for f in range(shown)]
+        fig, axes = _grid(len(panels), shown, panel=0.75, extra_height=0.1)
     limit = float(np.abs(kernel[:, :, :channels]).max()) or 1.0
     image = None
     for (f, c), ax in zip(panels, axes, strict=False):
         weights = kernel[:, :, c, f]
         scale = limit if shared_scale else (float(np.abs(weights).max()) or 1.0)
         image = ax.imshow(weights, cmap="RdBu_r", vmin=-scale, vmax=scale, interpolation="nearest")
-        if cin == 1:
+        if c == 0:
             ax.set_title(f"{f}", fontsize=8)
-        elif f == 0:
-            ax.set_title(f"ch {c}", fontsize=8)
-        if cin > 1 and c == 0:
-            ax.text(-0.15, 0.5, f"{f}", transform=ax.transAxes, ha="right", va="center", fontsize=7)
+        if cin > 1 and f == 0:
+            ax.text(
+                -0.12, 0.5, f"ch {c}", transform=ax.transAxes, ha="right", va="center", fontsize=7
+            )
     if shared_scale and image is not None:
         fig.colorbar(image, ax=list(axes), shrink=0.6, label="weight")
-    what = f"{shown} filters {kh}x{kw}" + (f", input channels 0-{channels - 1}" if cin > 1 else "")
+    what = f"{shown} of {cout} filters {kh}x{kw}" + (
+        f" (columns), input channels 0-{channels - 1} of {cin} (rows)" if cin > 1 else ""
+    )
     scale_note = "one shared scale" if shared_scale else "each on its own scale"
     fig.suptitle(f"{conv.name}: {what}\nred > 0 > blue, {scale_note}", fontsize=9)
     plt.close(fig)
@@ -359,7 +395,8 @@ def feature_maps(model, image, layers: Sequence[str] | None = None) -> dict[str,
             ``keras.Input`` or already called).
         image: one image of the model's input shape (H, W, C), or a batch of one; uint8 is
             scaled to [0, 1] as in ``cnnkit.train.prepare``.
-        layers: names of layers with 4-D outputs; by default every convolution layer.
+        layers: names of layers with 4-D outputs; by default every convolution layer, taken
+            after its activation when that is a layer of its own (``conv1`` -> ``relu1``).
 
     Returns:
         An ordered dict mapping layer name to its float32 activation of shape (h, w, channels).
@@ -368,7 +405,9 @@ def feature_maps(model, image, layers: Sequence[str] | None = None) -> dict[str,
     """
     _ensure_called(model)
     if layers is None:
-        chosen = [layer for layer in model.layers if isinstance(layer, _CONV_TYPES)]
+        chosen = [
+            _activated(model, layer) for layer in model.layers if isinstance(layer, _CONV_TYPES)
+        ]
         if not chosen:
             raise ValueError(
                 "`model` has no convolution layer; pass `layers=` with names of layers that "
@@ -497,8 +536,9 @@ def grad_cam(model, image, layer: str | None = None, class_index: int | None = N
             output is one row of class scores, or one sigmoid unit for two classes.
         image: one image of the model's input shape (H, W, C) (or a batch of one); uint8 is
             scaled to [0, 1].
-        layer: name of the conv layer to explain; by default the last layer with a 4-D
-            output that is a convolution (or a nested model, e.g. a pretrained base).
+        layer: name of the conv layer to explain; by default the last convolution (or nested
+            model, e.g. a pretrained base) with a 4-D output, after its activation when that
+            is a layer of its own.
         class_index: the class to explain; by default the predicted one.
 
     Returns:
@@ -795,7 +835,8 @@ def _prediction_grid(x, labels, probabilities, indices, class_names, title) -> F
         ax.imshow(_displayable(x[i]), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(
             f"pred {_name(predicted, class_names)} ({probabilities[i, predicted]:.0%})\n"
-            f"true {_name(labels[i], class_names)}",
+            f"true {_name(labels[i], class_names)}"
+            + ("" if right else f" ({probabilities[i, labels[i]]:.0%})"),
             fontsize=8,
             color=_RIGHT if right else _WRONG,
         )

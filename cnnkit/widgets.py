@@ -269,10 +269,14 @@ def conv_explorer(image=None, *, static: bool | None = None):
 
 
 def _spatial_layer_names(model) -> list[str]:
-    names = [layer.name for layer in model.layers if isinstance(layer, viz._CONV_TYPES)]
+    """Convolutions (after their activation layer, if any) and poolings, in model order."""
     pools = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
-    extra = [layer.name for layer in model.layers if isinstance(layer, pools)]
-    return [layer.name for layer in model.layers if layer.name in {*names, *extra}]
+    chosen = {
+        viz._activated(model, layer).name if isinstance(layer, viz._CONV_TYPES) else layer.name
+        for layer in model.layers
+        if isinstance(layer, (*viz._CONV_TYPES, *pools))
+    }
+    return [layer.name for layer in model.layers if layer.name in chosen]
 
 
 def _draw_map(image, array, layer, channel) -> Figure:
@@ -298,8 +302,8 @@ def feature_map_explorer(
     Args:
         model: a Keras model with a defined input.
         images: a batch (N, H, W, C) of images the model takes (uint8 is scaled to [0, 1]).
-        layers: names of layers with 4-D outputs to offer; by default the convolution and
-            pooling layers, in order.
+        layers: names of layers with 4-D outputs to offer; by default the convolution
+            (after its activation layer, if it has one) and pooling layers, in order.
         static: True draws image 0, the first layer, channel 0 once and returns the Figure;
             False always builds the widget; None builds it only inside a notebook kernel.
 

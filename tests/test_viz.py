@@ -103,6 +103,22 @@ def test_feature_maps_equal_the_layer_outputs(small_cnn, images):
     np.testing.assert_allclose(pooled["p1"], maps["c1"].reshape(6, 2, 6, 2, 4).max(axis=(1, 3)))
 
 
+def test_a_separate_activation_layer_gives_the_rectified_maps(images):
+    inputs = keras.Input((12, 12, 1))
+    h = keras.layers.Conv2D(3, 3, name="conv")(inputs)
+    h = keras.layers.ReLU(name="relu")(h)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    outputs = keras.layers.Activation("softmax", name="softmax")(keras.layers.Dense(2)(h))
+    model = keras.Model(inputs, outputs)
+    maps = viz.feature_maps(model, images[0])
+    assert list(maps) == ["relu"] and maps["relu"].min() >= 0.0
+    conv = viz.feature_maps(model, images[0], layers=["conv"])["conv"]
+    np.testing.assert_allclose(maps["relu"], np.maximum(conv, 0.0), atol=1e-6)
+    np.testing.assert_allclose(
+        viz.grad_cam(model, images[0]), viz.grad_cam(model, images[0], layer="relu")
+    )
+
+
 def test_feature_maps_work_on_sequential_models(images):
     with_input = keras.Sequential(
         [keras.Input((12, 12, 1)), keras.layers.Conv2D(2, 3, name="conv"), keras.layers.Flatten()]
@@ -294,7 +310,7 @@ def test_misclassified_puts_the_most_confident_mistake_first(brightness_model):
     fig = viz.show_misclassified(brightness_model, x, y, ["red", "green", "blue"], n=2)
     titles = [ax.get_title() for ax in _image_axes(fig)]
     assert len(titles) == 2
-    assert titles[0].startswith("pred green (") and titles[0].endswith("true red")
+    assert titles[0].startswith("pred green (") and titles[0].endswith("true red (0%)")
     assert "3 of 4 images misclassified" in fig.texts[0].get_text()
 
 
