@@ -39,7 +39,7 @@ __all__ = [
     "yolo_loss",
 ]
 
-SHAPE_CLASSES = ("circle", "square", "triangle")
+_CLASSES = ("circle", "square", "triangle")
 
 
 def _as_boxes(boxes, name: str) -> np.ndarray:
@@ -391,7 +391,9 @@ def yolo_loss(y_true, y_pred, *, lambda_coord: float = 5.0, lambda_noobj: float 
     xy = ops.sum(ops.square(y_true[..., 1:3] - y_pred[..., 1:3]), axis=-1)
     # The tiny epsilon keeps the gradient of sqrt finite at zero width.
     wh = ops.sum(
-        ops.square(ops.sqrt(y_true[..., 3:5] + 1e-9) - ops.sqrt(ops.relu(y_pred[..., 3:5]) + 1e-9)),
+        ops.square(
+            ops.sqrt(y_true[..., 3:5] + 1e-9) - ops.sqrt(ops.maximum(y_pred[..., 3:5], 0.0) + 1e-9)
+        ),
         axis=-1,
     )
     conf_obj = ops.square(1.0 - y_pred[..., 0])
@@ -498,7 +500,7 @@ def shapes_detection(
     n: int,
     image_size: int = 96,
     grid_size: int = 6,
-    classes: Sequence[str] = SHAPE_CLASSES,
+    classes: Sequence[str] = _CLASSES,
     max_objects: int = 3,
     seed: int = 0,
     *,
@@ -749,6 +751,14 @@ def mean_average_precision(
                     "iscrowd": 0,
                 }
             )
+    used = np.concatenate(
+        [np.asarray(v, dtype=np.int64).reshape(-1) for v in (*true_labels, *pred_labels)] or [[0]]
+    )
+    if used.min() < 0 or used.max() >= num_classes:
+        raise ValueError(
+            f"`true_labels` and `pred_labels` must be class ids in [0, {num_classes}). "
+            f"Received: ids from {used.min()} to {used.max()}"
+        )
     present = np.zeros(num_classes, dtype=bool)
     present[[a["category_id"] for a in annotations]] = True
     ap = np.where(present, 0.0, np.nan)

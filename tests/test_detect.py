@@ -204,6 +204,17 @@ def test_yolo_loss_hand_made_cases():
     np.testing.assert_allclose(doubled, [0.1], rtol=1e-5)
 
 
+def test_yolo_loss_gradient_is_finite_at_zero_width():
+    tf = pytest.importorskip("tensorflow")
+    true = np.zeros((1, 2, 2, 1, 7), dtype=np.float32)
+    true[0, 0, 0, 0] = [1, 0.5, 0.5, 1.0, 1.0, 1, 0]
+    pred = tf.Variable(np.where(np.arange(7) == 3, 0.0, true).astype(np.float32))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(detect.yolo_loss(true, pred))
+    grad = tape.gradient(loss, pred).numpy()
+    assert np.all(np.isfinite(grad)) and grad[0, 0, 0, 0, 3] < 0  # widen the box
+
+
 def test_mean_average_precision_hand_checked():
     # Class 0: two true boxes; detections TP (0.9), FP (0.8), TP (0.7).
     # Precision envelope: 1.0 up to recall 0.5, then 2/3 up to recall 1.0. On COCO's 101
@@ -240,6 +251,10 @@ def test_mean_average_precision_iou_threshold_and_no_detections():
     assert empty == {"mAP": 0.0, "AP": [0.0]}
     with pytest.raises(ValueError, match="must each hold one entry per image"):
         detect.mean_average_precision(true, [], [], [], [], num_classes=1)
+    with pytest.raises(
+        ValueError, match=r"must be class ids in \[0, 1\)\. Received: ids from 0 to 4"
+    ):
+        detect.mean_average_precision(*args[:3], [np.array([4])], args[4], num_classes=1)
 
 
 def test_shapes_detection_is_reproducible_and_labelled_exactly():
