@@ -372,8 +372,9 @@ def yolo_loss(y_true, y_pred, *, lambda_coord: float = 5.0, lambda_noobj: float 
 
     Args:
         y_true: (batch, S, S, A, 5 + C) labels from :func:`encode_grid`.
-        y_pred: (batch, S, S, A, 5 + C) network outputs: P, bx, by in [0, 1], bw, bh >= 0,
-            class probabilities.
+        y_pred: (batch, S, S, A, 5 + C) network outputs: P, bx, by in [0, 1], bw, bh >= 0
+            (negative sizes count as 0 and get no gradient: end the network in a softplus, as
+            :func:`tiny_yolo` does), class probabilities.
         lambda_coord: weight of the box terms (paper: 5).
         lambda_noobj: weight of the no-object confidence term (paper: 0.5).
 
