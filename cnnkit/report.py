@@ -178,7 +178,7 @@ def plot_confusion_matrix(
     k = len(names)
     own = ax is None
     if own:
-        side = float(np.clip(0.55 * k + 2.5, 4.5, 11.0))
+        side = float(np.clip(0.45 * k + 2.5, 4.5, 10.0))
         fig, ax = plt.subplots(figsize=(side + 1.0, side), layout="constrained")
     display = metrics.ConfusionMatrixDisplay(matrix, display_labels=list(names))
     display.plot(

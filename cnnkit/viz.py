@@ -332,12 +332,6 @@ def show_filters(
     if max_filters is None:
         max_filters = 64 if cin in (1, 3) else 16
     shown = min(cout, max_filters)
-    if shown < cout:
-        warnings.warn(
-            f"Drawing the first {shown} of {cout} filters of {conv.name!r}; "
-            "raise max_filters to see more.",
-            stacklevel=2,
-        )
     kernel = kernel[..., :shown]
     if cin == 3:
         if shared_scale:
@@ -440,43 +434,70 @@ def show_feature_maps(
     layers: Sequence[str] | None = None,
     *,
     max_channels: int = 8,
+    order: str = "strongest",
     maps: Mapping[str, np.ndarray] | None = None,
 ) -> Figure:
-    """Draw feature maps of several layers side by side, one column per layer.
+    """Draw the feature maps of several layers, one row per layer, beside the input.
 
-    The input image heads the first column; below each layer's name come its first
-    ``max_channels`` channels, each scaled to its own range (dark = low, bright = high), so
-    early layers show edges of the input and later ones coarse blobs.
+    Each row holds ``max_channels`` channels of one layer, each on its own colour scale
+    (dark = low, bright = high; a map that is 0 everywhere says so), so early layers show
+    edges and strokes of the input and later ones coarser blobs.
 
     Args:
         model, image, layers: as in :func:`feature_maps`.
-        max_channels: channels drawn per layer (rows).
+        max_channels: channels drawn per layer (columns).
+        order: ``"strongest"`` draws the channels with the highest mean activation first;
+            ``"first"`` draws channels 0, 1, 2, ...
         maps: activations already computed by :func:`feature_maps` (skips recomputing).
 
     Returns:
-        The matplotlib Figure.
+        The matplotlib Figure; each panel is labelled with its channel number.
 
     See notebooks/04_lenet_mnist.ipynb.
     """
+    if order not in ("strongest", "first"):
+        raise ValueError(f'`order` must be "strongest" or "first". Received: order={order!r}')
     maps = dict(maps) if maps is not None else feature_maps(model, image, layers)
-    rows = min(max_channels, max(array.shape[-1] for array in maps.values()))
-    cols = len(maps) + 1
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(1.5 * cols, 1.4 * rows + 0.4), squeeze=False, layout="constrained"
+    cols = min(max_channels, max(array.shape[-1] for array in maps.values()))
+    rows = len(maps)
+    fig = plt.figure(
+        figsize=(1.35 * (cols + 1.6), 1.45 * max(rows, 1.6) + 0.5), layout="constrained"
     )
-    for ax in axes.ravel():
-        ax.set_axis_off()
+    grid = fig.add_gridspec(rows, cols + 1, width_ratios=[1.6] + [1] * cols)
+    ax_input = fig.add_subplot(grid[:, 0])
     shown = np.asarray(image)
     shown = shown[0] if shown.ndim == 4 else shown
-    axes[0, 0].imshow(_displayable(shown), cmap="gray", vmin=0, vmax=1)
-    axes[0, 0].set_title("input", fontsize=9)
-    for j, (name, array) in enumerate(maps.items(), start=1):
-        for c in range(min(rows, array.shape[-1])):
-            axes[c, j].imshow(array[..., c], cmap="viridis", interpolation="nearest")
+    ax_input.imshow(_displayable(shown), cmap="gray", vmin=0, vmax=1)
+    ax_input.set_title("input", fontsize=9)
+    ax_input.set_axis_off()
+    for i, (name, array) in enumerate(maps.items()):
         h, w, k = array.shape
-        axes[0, j].set_title(f"{name}\n{h}x{w}x{k}", fontsize=8)
+        channels = np.arange(k)
+        if order == "strongest":
+            channels = np.argsort(-array.mean(axis=(0, 1)), kind="stable")
+        for j, c in enumerate(channels[:cols]):
+            ax = fig.add_subplot(grid[i, j + 1])
+            ax.imshow(array[..., c], cmap="viridis", interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"ch {c}", fontsize=7, pad=2)
+            if not array[..., c].any():
+                ax.text(
+                    0.5,
+                    0.5,
+                    "all 0",
+                    transform=ax.transAxes,
+                    ha="center",
+                    va="center",
+                    color="white",
+                    fontsize=8,
+                )
+            if j == 0:
+                ax.set_ylabel(f"{name}\n{h}x{w}x{k}", fontsize=8)
+    which = "strongest" if order == "strongest" else "first"
     fig.suptitle(
-        f"Feature maps: first {rows} channels per layer, each on its own scale", fontsize=10
+        f"Feature maps: the {which} {cols} channels of each layer, each on its own scale",
+        fontsize=10,
     )
     plt.close(fig)
     return fig

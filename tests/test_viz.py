@@ -142,11 +142,19 @@ def test_feature_maps_reject_bad_layers(small_cnn, images):
 
 
 def test_show_feature_maps_draws_every_channel_of_each_layer(small_cnn, images):
+    maps = viz.feature_maps(small_cnn, images[0])
     fig = viz.show_feature_maps(small_cnn, images[0], max_channels=8)
     # the input, 4 maps of c1 and 5 of c2
     assert len(_image_axes(fig)) == 1 + 4 + 5
-    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert titles == ["input", "c1\n12x12x4", "c2\n4x4x5"]
+    rows = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+    assert rows == ["c1\n12x12x4", "c2\n4x4x5"]
+    c2_panels = _image_axes(fig)[5:]
+    strongest = np.argsort(-maps["c2"].mean(axis=(0, 1)), kind="stable")
+    assert [ax.get_title() for ax in c2_panels] == [f"ch {c}" for c in strongest]
+    np.testing.assert_allclose(c2_panels[0].images[0].get_array(), maps["c2"][..., strongest[0]])
+
+    fig = viz.show_feature_maps(small_cnn, images[0], max_channels=2, order="first")
+    assert [ax.get_title() for ax in _image_axes(fig)] == ["input", "ch 0", "ch 1", "ch 0", "ch 1"]
 
 
 # ------------------------------------------------------------------ Grad-CAM
