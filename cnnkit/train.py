@@ -310,6 +310,12 @@ def make_dataset(
 # ---------------------------------------------------------------- fit
 
 
+def _resolve_jit(jit_compile: bool | None) -> bool | str:
+    if jit_compile is not None:
+        return jit_compile
+    return "auto" if len(env.devices()) > 1 else False
+
+
 def _make_optimizer(optimizer, learning_rate):
     if isinstance(optimizer, keras.optimizers.Optimizer):
         return optimizer
@@ -450,7 +456,7 @@ def fit(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     distribute: bool = False,
     steps_per_execution: int = 1,
-    jit_compile: bool | str = "auto",
+    jit_compile: bool | None = None,
     seed: int | None = None,
     verbose: int | str = "auto",
 ) -> keras.callbacks.History:
@@ -487,7 +493,9 @@ def fit(
         distribute: compile and train under ``cnnkit.env.strategy()`` (TPU, several GPUs);
             the model must then be built inside ``cnnkit.env.strategy().scope()``.
         steps_per_execution: batches run per call into the compiled graph.
-        jit_compile: XLA compilation, passed to ``model.compile``.
+        jit_compile: XLA compilation, passed to ``model.compile``; None means on an
+            accelerator only (on CPU, TensorFlow's XLA convolutions train these CNNs about
+            3x slower than its default oneDNN kernels).
         seed: seed of the shuffle and augmentation.
         verbose: Keras' progress output (``"auto"``, 0, 1, 2).
 
@@ -521,7 +529,7 @@ def fit(
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
             steps_per_execution=steps_per_execution,
-            jit_compile=jit_compile,
+            jit_compile=_resolve_jit(jit_compile),
         )
 
     if distribute:
