@@ -237,11 +237,13 @@ class Evaluation:
         )
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
+        from IPython.display import Markdown, display
 
-        display(self.summary())
+        from .viz import _png
+
+        display(Markdown(f"**{self.summary()}**"))
         display(self.report.round(3))
-        display(self.figure)
+        display(_png(self.figure))
 
 
 def evaluate(

@@ -735,6 +735,16 @@ def plot_history(history, *, ax=None, title: str | None = None) -> Figure:
     return fig
 
 
+def _png(fig: Figure, dpi: int = 90):
+    """The figure as an ``IPython.display.Image``: shows in any frontend, whatever the
+    matplotlib backend (the test suite runs kernels with Agg, which has no inline display)."""
+    from IPython.display import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return Image(data=buffer.getvalue(), format="png")
+
+
 def _in_notebook() -> bool:
     """True inside a Jupyter kernel (where display updates reach a frontend)."""
     try:
@@ -794,12 +804,9 @@ class LivePlot(keras.callbacks.Callback):
     def _draw(self) -> None:
         if not self.history or not _in_notebook():
             return
-        from IPython.display import Image, display
+        from IPython.display import display
 
-        fig = plot_history(self.history, title=self.title)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=90)
-        picture = Image(data=buffer.getvalue(), format="png")
+        picture = _png(plot_history(self.history, title=self.title))
         if self._handle is None:
             self._handle = display(picture, display_id=True)
         else:

@@ -257,7 +257,7 @@ def conv_explorer(image=None, *, static: bool | None = None):
         formula_box.value = f"<pre>{formula}</pre>"
         from IPython.display import display
 
-        display(_draw_conv(picture, weights, output, formula, kernel.split(" (")[0]))
+        display(viz._png(_draw_conv(picture, weights, output, formula, kernel.split(" (")[0])))
 
     out = widgets.interactive_output(render, controls)
     left = widgets.VBox([controls["kernel"], controls["custom"]])
@@ -283,7 +283,26 @@ def _draw_map(image, array, layer, channel) -> Figure:
     fig, (ax_in, ax_map) = plt.subplots(1, 2, figsize=(8, 3.8), layout="constrained")
     ax_in.imshow(viz._displayable(image), cmap="gray", vmin=0, vmax=1)
     ax_in.set_title("input", fontsize=10)
-    shown = ax_map.imshow(array[..., channel], cmap="viridis", interpolation="nearest")
+    values = array[..., channel]
+    flat = float(values.max()) == float(values.min())
+    low = float(values.min())
+    shown = ax_map.imshow(
+        values,
+        cmap="viridis",
+        interpolation="nearest",
+        vmin=low if flat else None,
+        vmax=low + 1.0 if flat else None,
+    )
+    if flat:
+        ax_map.text(
+            0.5,
+            0.5,
+            f"{low:g} everywhere: this filter\ndid not fire on this image",
+            transform=ax_map.transAxes,
+            ha="center",
+            va="center",
+            color="white",
+        )
     fig.colorbar(shown, ax=ax_map, shrink=0.85, label="activation")
     h, w, k = array.shape
     ax_map.set_title(f"{layer}: channel {channel} of {k} ({h}x{w})", fontsize=10)
@@ -359,7 +378,7 @@ def feature_map_explorer(
         state.update(map=array[..., channel], title=f"{layer}: channel {channel} of {k} ({h}x{w})")
         from IPython.display import display
 
-        display(_draw_map(images[image], array, layer, channel))
+        display(viz._png(_draw_map(images[image], array, layer, channel)))
 
     out = widgets.interactive_output(render, controls)
     box = widgets.VBox([widgets.HBox(list(controls.values())), out])
