@@ -360,3 +360,19 @@ def test_grad_cam_on_a_sigmoid_unit_splits_evidence_between_the_two_classes():
     assert np.all(dogs * cats == 0.0)
     fig = viz.show_grad_cam(model, image, class_index=0, class_names=["cat", "dog"])
     assert fig.axes[1].get_title().startswith("Grad-CAM for cat (p=")
+
+
+def test_plot_model_shows_the_graphviz_picture_when_graphviz_is_there(small_cnn, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    drawn = {}
+
+    def fake_plot_model(model, to_file, show_shapes, dpi):
+        drawn.update(model=model, show_shapes=show_shapes)
+        plt.imsave(to_file, np.linspace(0, 1, 30 * 20).reshape(30, 20), cmap="gray")
+
+    monkeypatch.setattr(viz, "_has_graphviz", lambda: True)
+    monkeypatch.setattr(keras.utils, "plot_model", fake_plot_model)
+    fig = viz.plot_model(small_cnn)
+    assert drawn == {"model": small_cnn, "show_shapes": True}
+    assert fig.axes[0].images[0].get_array().shape[:2] == (30, 20)
