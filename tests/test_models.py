@@ -308,6 +308,7 @@ def test_blocks_shapes_and_parameters():
         (lambda: models.mobilenet((224, 224, 2)), r"must have 3 channels for mobilenet"),
         (lambda: models.googlenet((224, 224, 1)), r"must have 3 channels for googlenet"),
         (lambda: models.lenet((28, 28)), r"`input_shape` must be \(height, width, channels\)"),
+        (lambda: models.lenet((28, 28.0, 1)), r"three positive integers.*28\.0"),
         (lambda: models.lenet(num_classes=1), r"`num_classes` must be an integer >= 2"),
         (lambda: models.resnet50(num_classes=0), r"Received: num_classes=0"),
         (
@@ -372,20 +373,22 @@ _JAX_SCRIPT = textwrap.dedent(
 
     from cnnkit import models
 
-    assert keras.backend.backend() == "jax", keras.backend.backend()
-    folder = sys.argv[1]
+    folder, backend = sys.argv[1], sys.argv[2]
+    assert keras.backend.backend() == backend, keras.backend.backend()
     for name, kwargs in {specs!r}:
         model = getattr(models, name)(**kwargs)
         model.load_weights(f"{{folder}}/{{name}}.weights.h5")
         x = np.load(f"{{folder}}/{{name}}_x.npy")
-        np.save(f"{{folder}}/{{name}}_jax.npy", np.asarray(model.predict(x, verbose=0)))
+        np.save(f"{{folder}}/{{name}}_{{backend}}.npy", np.asarray(model.predict(x, verbose=0)))
     """
 )
 
 
-@pytest.mark.skipif(find_spec("jax") is None, reason="JAX is not installed (pip install jax)")
-def test_small_builders_run_on_jax_backend(tmp_path):
-    # The same weights give the same probabilities on JAX as on TensorFlow.
+@pytest.mark.parametrize("backend, module", [("jax", "jax"), ("torch", "torch")])
+def test_small_builders_run_on_other_backends(backend, module, tmp_path):
+    # The same weights give the same probabilities on JAX (or PyTorch) as on TensorFlow.
+    if find_spec(module) is None:
+        pytest.skip(f"{module} is not installed (pip install {module}); TensorFlow ran the rest")
     specs = [
         ("lenet", {}),
         ("alexnet_cifar", {}),
@@ -400,10 +403,10 @@ def test_small_builders_run_on_jax_backend(tmp_path):
         model.save_weights(tmp_path / f"{name}.weights.h5")
         np.save(tmp_path / f"{name}_x.npy", x)
         expected[name] = model.predict(x, verbose=0)
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    env = {**os.environ, "KERAS_BACKEND": backend}
     script = _JAX_SCRIPT.format(specs=specs)
     run = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path)],
+        [sys.executable, "-c", script, str(tmp_path), backend],
         env=env,
         capture_output=True,
         text=True,
@@ -411,5 +414,5 @@ def test_small_builders_run_on_jax_backend(tmp_path):
     )
     assert run.returncode == 0, run.stderr[-3000:]
     for name, _ in specs:
-        got = np.load(tmp_path / f"{name}_jax.npy")
+        got = np.load(tmp_path / f"{name}_{backend}.npy")
         np.testing.assert_allclose(got, expected[name], rtol=1e-4, atol=1e-5)

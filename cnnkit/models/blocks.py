@@ -12,6 +12,7 @@ See notebooks/07_googlenet.ipynb and notebooks/08_resnet.ipynb.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 
 import keras
@@ -342,11 +343,14 @@ def _check_input_shape(
 ) -> tuple[int, int, int]:
     """Validate (height, width, channels); ``out_size(side)`` is the smallest feature-map side."""
     shape = tuple(input_shape) if isinstance(input_shape, Sequence) else ()
-    if len(shape) != 3 or not all(isinstance(s, int) and s > 0 for s in shape):
+    if len(shape) != 3 or not all(
+        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in shape
+    ):
         raise ValueError(
             "`input_shape` must be (height, width, channels) with three positive integers, "
             f"channels last. Received: input_shape={input_shape!r}"
         )
+    shape = tuple(int(s) for s in shape)
     if channels is not None and shape[2] != channels:
         raise ValueError(
             f"`input_shape` must have {channels} channels for {network}: its layer table and "
