@@ -825,6 +825,7 @@ def draw_boxes(
     See notebooks/10_yolo_grid_labels.ipynb.
     """
     import matplotlib.pyplot as plt
+    from matplotlib import patheffects
     from matplotlib.patches import Rectangle
 
     image = np.asarray(image)
@@ -841,23 +842,40 @@ def draw_boxes(
     h, w = image.shape[:2]
     ax.imshow(image, cmap="gray" if image.ndim == 2 else None, extent=(0, w, h, 0))
     if grid_size:
+        # White lines with a dark edge stay visible on light and dark images alike.
+        edge = [patheffects.withStroke(linewidth=1.8, foreground="black", alpha=0.45)]
         for k in range(1, grid_size):
-            ax.axhline(k * h / grid_size, color="white", lw=0.8, alpha=0.7)
-            ax.axvline(k * w / grid_size, color="white", lw=0.8, alpha=0.7)
+            ax.axhline(k * h / grid_size, color="white", lw=0.8, alpha=0.8, path_effects=edge)
+            ax.axvline(k * w / grid_size, color="white", lw=0.8, alpha=0.8, path_effects=edge)
     colours = plt.get_cmap("tab10").colors
-    for k, (box, lab) in enumerate(zip(boxes, labels, strict=True)):
-        colour = colours[int(lab) % len(colours)]
-        x0, y0, x1, y1 = box * [w, h, w, h]
+    scores = None if scores is None else np.asarray(scores, dtype=float).reshape(-1)
+    fontsize = 8
+    # Text size in image pixels, so stacked labels of near-identical boxes do not overlap.
+    points_per_pixel = 72 * ax.bbox.height / ax.figure.dpi / h
+    line = 1.6 * fontsize / points_per_pixel
+    char = 0.62 * fontsize / points_per_pixel
+    placed = []  # (x_left, x_right, y_top, y_bottom) of each label drawn
+    order = np.argsort(-scores, kind="stable") if scores is not None else range(len(boxes))
+    for k in order:
+        colour = colours[int(labels[k]) % len(colours)]
+        x0, y0, x1, y1 = boxes[k] * [w, h, w, h]
         ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec=colour, lw=2))
-        text = class_names[int(lab)] if class_names is not None else str(int(lab))
+        text = class_names[int(labels[k])] if class_names is not None else str(int(labels[k]))
         if scores is not None:
-            text += f" {float(np.asarray(scores).reshape(-1)[k]):.2f}"
+            text += f" {scores[k]:.2f}"
+        bottom = y0 if y0 >= line else y0 + line  # no room above the box: write inside it
+        while any(
+            x0 < r and x0 + char * len(text) > left and bottom - line < b and bottom > t
+            for left, r, t, b in placed
+        ):
+            bottom += line
+        placed.append((x0, x0 + char * len(text), bottom - line, bottom))
         ax.text(
             x0,
-            max(y0, 0),
+            bottom,
             text,
             color="white",
-            fontsize=8,
+            fontsize=fontsize,
             va="bottom",
             ha="left",
             bbox={"facecolor": colour, "edgecolor": "none", "pad": 1.0, "alpha": 0.85},
