@@ -164,13 +164,13 @@ def load(
     if name == "digits":
         data = _digits()
     elif name == "shapes":
-        data = _shapes(seed=seed)
+        data = _shapes(seed=seed, limit=limit)
     else:
-        data = _real(name, data_dir=data_dir, offline=offline, seed=seed)
+        data = _real(name, data_dir=data_dir, offline=offline, seed=seed, limit=limit)
     return _finish(data, limit=limit, val_split=val_split, seed=seed)
 
 
-def _real(name: str, *, data_dir, offline: bool | None, seed: int) -> Dataset:
+def _real(name: str, *, data_dir, offline: bool | None, seed: int, limit: int | None) -> Dataset:
     info = manifest()[name]
     for where, folder in (("data_dir", data_dir), ("CNNKIT_DATA_DIR", env.data_dir())):
         if folder is not None:
@@ -204,7 +204,7 @@ def _real(name: str, *, data_dir, offline: bool | None, seed: int) -> Dataset:
             f"data_dir, CNNKIT_DATA_DIR and {_keras_datasets()}. Run `python -m cnnkit prefetch` "
             f"once while online, or set CNNKIT_DATA_DIR to a folder holding {name}/train/<class>/."
         )
-    standin = _digits() if info["standin"] == "digits" else _shapes(seed=seed)
+    standin = _digits() if info["standin"] == "digits" else _shapes(seed=seed, limit=limit)
     print(
         f"cnnkit: {info['title']} is not available ({reason}); using the stand-in "
         f"{standin.name!r} ({standin.description}). For the real data: go online, or run "
@@ -723,7 +723,15 @@ def _digits() -> Dataset:
     )
 
 
-def _shapes(*, seed: int, n_train: int = 10_000, n_test: int = 2_000) -> Dataset:
+def _shapes(*, seed: int, limit: int | None = None) -> Dataset:
+    """10,000 train and 2,000 test images; with `limit`, only as many as will be kept.
+
+    ``make_shapes`` deals the classes out balanced in a shuffled order, so the first `limit`
+    images are already a balanced subset and generating more would be wasted time.
+    """
+    n_train, n_test = 10_000, 2_000
+    if limit is not None:
+        n_train, n_test = min(n_train, limit), min(n_test, limit)
     x, y = make_shapes(n_train + n_test, seed=seed)
     return _record(
         "shapes",

@@ -179,11 +179,26 @@ def strategy():
 
 
 def _silence() -> None:
-    """Hide the startup noise a learner should not see (TensorFlow's C++ and Python logs)."""
+    """Hide the startup noise a learner should not see (TensorFlow's C++ and Python logs).
+
+    TensorFlow's C++ runtime logs a few lines (oneDNN, CUDA drivers) straight to file
+    descriptor 2 while it is imported, before any log level applies; Jupyter shows them in
+    the notebook. Importing Keras with descriptor 2 pointed at /dev/null hides just those.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import logging
     import warnings
 
+    if "keras" not in sys.modules:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            with open(os.devnull, "w") as devnull:
+                os.dup2(devnull.fileno(), 2)
+                import keras  # noqa: F401 - imported here for its side effect on fd 2 only
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=r".*oneDNN.*")
