@@ -9,7 +9,7 @@ layer and every caller agrees.
 The input pipeline (``tf.data``, TensorFlow-only like ``keras.utils.image_dataset_from_directory``)
 keeps images as uint8 until a batch is drawn, shuffles indices rather than images, scales and
 augments whole batches at once, and prefetches the next batch while the model trains on this one.
-See notebooks/06_mini_vgg.ipynb.
+See notebooks/06_minivgg.ipynb.
 """
 
 from __future__ import annotations
@@ -501,7 +501,7 @@ def fit(
 
     Returns:
         The ``keras.callbacks.History``; ``history.history`` maps each metric to one value
-        per epoch. See notebooks/06_mini_vgg.ipynb.
+        per epoch. See notebooks/06_minivgg.ipynb.
     """
     if int(epochs) < 1:
         raise ValueError(f"`epochs` must be a positive integer. Received: epochs={epochs}")
@@ -693,7 +693,7 @@ def lr_find(
         seed: seed of the shuffle.
 
     Returns:
-        An :class:`LRFinderResult`. See notebooks/06_mini_vgg.ipynb.
+        An :class:`LRFinderResult`. See notebooks/06_minivgg.ipynb.
     """
     if not 0.0 < min_lr < max_lr:
         raise ValueError(
@@ -778,7 +778,7 @@ def tta_predict(
 
     Returns:
         (N, num_classes) float32 mean probabilities; with ``flips=False, shifts=0`` this is
-        ``model.predict(prepare(x))``. See notebooks/06_mini_vgg.ipynb.
+        ``model.predict(prepare(x))``. See notebooks/06_minivgg.ipynb.
     """
     x = prepare(x)
     if x.ndim != 4:

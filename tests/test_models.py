@@ -166,6 +166,18 @@ def test_mini_vgg_is_the_slides_table():
     assert rates == [0.25, 0.25, 0.5]
 
 
+def test_mini_vgg_ablations_drop_batch_norm_and_dropout():
+    plain = models.mini_vgg(batch_norm=False, conv_dropout=0.0, dropout=0.0)
+    full = models.mini_vgg()
+    types = [type(layer).__name__ for layer in plain.layers]
+    assert "BatchNormalization" not in types
+    # each BN holds 4 weights per channel: 2 * 32 + 2 * 64 + 512 channels
+    assert full.count_params() - plain.count_params() == 4 * (2 * 32 + 2 * 64 + 512) == 2_816
+    assert [layer.rate for layer in plain.layers if type(layer).__name__ == "Dropout"] == [0.0] * 3
+    x = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)
+    np.testing.assert_allclose(plain(x, training=True), plain(x, training=False), atol=1e-6)
+
+
 def test_mini_googlenet_is_the_slides_table():
     model = models.mini_googlenet()
     names = [f"inception{i}_concat" for i in (1, 2)] + ["downsample1_concat"]
