@@ -261,6 +261,22 @@ def test_resnet50_matches_keras_application():
     assert _layer_outputs(full, ["pool1_pool", *ends]) == ["56x56x64", *outputs]
 
 
+def test_vgg16_matches_keras_application():
+    # At 32x32 the five poolings leave 1x1x512, so both FC stacks are small and cheap.
+    ours = models.vgg16(input_shape=(32, 32, 3), num_classes=10)
+    reference = keras.applications.VGG16(weights=None, input_shape=(32, 32, 3), classes=10)
+    ours_names = [layer.name for layer in ours.layers[1:]]
+    assert ours_names == [layer.name for layer in reference.layers[1:]]
+    ours.set_weights(reference.get_weights())
+    x = np.random.default_rng(4).random((2, 32, 32, 3), dtype=np.float32) * 255
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(ours(x)),
+        keras.ops.convert_to_numpy(reference(x)),
+        rtol=1e-4,
+        atol=1e-6,
+    )
+
+
 def test_mobilenet_strides_width_multiplier_and_names():
     model = models.mobilenet()
     names = ["conv1", "block1_pw", "block2_pw", "block4_pw", "block6_pw", "block12_pw"]

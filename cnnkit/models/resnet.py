@@ -131,8 +131,8 @@ def resnet50(
     stages 3 to 5, as in Keras' ResNet50 (v1), whose parameter count it matches exactly:
     25,636,712 (``ResNet50V2``, with pre-activation blocks and strides at the end of each
     stage, has 25,613,800). About 3.86G multiply-accumulates per 224x224 image; the paper's
-    table says 3.8 x 10^9 FLOPs. Layer names are Keras' (``conv2_block1_1_conv`` ...), so
-    Keras' ResNet50 weights load into this model.
+    table says 3.8 x 10^9 FLOPs. Layer names are Keras' (``conv2_block1_1_conv`` ...), and
+    the weights of `keras.applications.ResNet50` copy over with ``model.set_weights``.
 
     Args:
         input_shape: (height, width, 3).

@@ -105,8 +105,8 @@ def vgg16(
     512 x3), each closed by a 2x2 max-pool, then FC 4096, FC 4096 and FC softmax: 13 + 3 =
     16 weight layers. With the defaults: 138,357,544 parameters and about 15.47G
     multiply-accumulates per 224x224 image; layer names match Keras' (``block1_conv1`` ...
-    ``block5_pool``, ``flatten``, ``fc1``, ``fc2``, ``predictions``), so its weights load
-    into this model.
+    ``block5_pool``, ``flatten``, ``fc1``, ``fc2``, ``predictions``), and the weights of
+    `keras.applications.VGG16` copy over with ``model.set_weights``.
 
     Args:
         input_shape: (height, width, 3); at least 32x32 for the five poolings.
