@@ -615,7 +615,7 @@ def show_grad_cam(
     class_index: int | None = None,
     *,
     class_names: Sequence[str] | None = None,
-    alpha: float = 0.45,
+    alpha: float = 0.6,
     ax=None,
 ) -> Figure:
     """Overlay the Grad-CAM heatmap on the image it explains.
@@ -623,7 +623,8 @@ def show_grad_cam(
     Args:
         model, image, layer, class_index: as in :func:`grad_cam`.
         class_names: one name per class, for the title.
-        alpha: heatmap opacity in [0, 1].
+        alpha: heatmap opacity in [0, 1] where the evidence is strongest; it fades to
+            transparent where the heatmap is 0. The image under it is drawn in gray.
         ax: an Axes to draw into; by default a new figure with the image and the overlay.
 
     Returns:
@@ -647,9 +648,14 @@ def show_grad_cam(
         ax_image.imshow(shown, cmap="gray", vmin=0, vmax=1)
         ax_image.set_title("input", fontsize=10)
         ax_image.set_axis_off()
-    ax.imshow(shown, cmap="gray", vmin=0, vmax=1)
-    overlay = ax.imshow(heat, cmap="jet", alpha=alpha, vmin=0, vmax=1)
-    ax.set_title(f"Grad-CAM for {label}", fontsize=10)
+    # The photo in gray under a heatmap that fades out where the evidence does: the colours
+    # of the heat never mix with the colours of the picture.
+    gray = (
+        shown @ np.array([0.2125, 0.7154, 0.0721], dtype=np.float32) if shown.ndim == 3 else shown
+    )
+    ax.imshow(gray, cmap="gray", vmin=0, vmax=1)
+    overlay = ax.imshow(heat, cmap="jet", alpha=alpha * np.sqrt(heat), vmin=0, vmax=1)
+    ax.set_title(f"Grad-CAM for {label}", fontsize=10 if own else 8)
     ax.set_axis_off()
     fig = ax.figure
     if own:
