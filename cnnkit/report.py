@@ -19,7 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn import metrics
 
-from .train import prepare
+from .viz import _predict
 
 __all__ = [
     "Evaluation",
@@ -259,7 +259,8 @@ def evaluate(
 
     Args:
         model: a Keras classifier whose output is one row of scores per image,
-            shape (N, num_classes) (softmax probabilities or logits).
+            shape (N, num_classes) (softmax probabilities or logits), or one sigmoid unit
+            (N, 1) for two classes.
         x: the images, e.g. (N, H, W, C): uint8 as ``cnnkit.data.load`` returns them (scaled
             to [0, 1] by ``cnnkit.train.prepare``, as in training) or floats already scaled.
         y: true labels of shape (N,) (or one-hot rows).
@@ -274,12 +275,7 @@ def evaluate(
     See notebooks/04_lenet_mnist.ipynb.
     """
     _check_normalize(normalize)
-    probabilities = np.asarray(model.predict(prepare(x), batch_size=batch_size, verbose=0))
-    if probabilities.ndim != 2:
-        raise ValueError(
-            "`model` must output one row of class scores per image, shape (N, num_classes). "
-            f"Received: output shape {probabilities.shape}"
-        )
+    probabilities = _predict(model, x, batch_size=batch_size)
     if class_names is None:
         class_names = [str(k) for k in range(probabilities.shape[1])]
     class_names = [str(name) for name in class_names]

@@ -633,9 +633,7 @@ def show_grad_cam(
     See notebooks/09_transfer_learning.ipynb.
     """
     x = _one_image(image, model)
-    probabilities = np.asarray(model.predict(x, verbose=0))[0]
-    if probabilities.shape == (1,):  # one sigmoid unit: P(class 1)
-        probabilities = np.array([1.0 - probabilities[0], probabilities[0]])
+    probabilities = _two_columns(np.asarray(model.predict(x, verbose=0)))[0]
     if class_index is None:
         class_index = int(np.argmax(probabilities))
     heat = grad_cam(model, image, layer=layer, class_index=class_index)
@@ -822,8 +820,17 @@ class LivePlot(keras.callbacks.Callback):
 # --------------------------------------------------------------------------- predictions
 
 
-def _predict(model, x) -> np.ndarray:
-    probabilities = np.asarray(model.predict(prepare(x), batch_size=256, verbose=0))
+def _two_columns(probabilities: np.ndarray) -> np.ndarray:
+    """One sigmoid unit, P(class 1) of shape (N, 1), as (N, 2) rows [P(class 0), P(class 1)]."""
+    if probabilities.ndim == 2 and probabilities.shape[1] == 1:
+        return np.concatenate([1.0 - probabilities, probabilities], axis=1)
+    return probabilities
+
+
+def _predict(model, x, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities of shape (N, num_classes) (a sigmoid unit becomes two columns)."""
+    probabilities = np.asarray(model.predict(prepare(x), batch_size=batch_size, verbose=0))
+    probabilities = _two_columns(probabilities)
     if probabilities.ndim != 2:
         raise ValueError(
             "`model` must output one row of class scores per image, shape (N, num_classes). "

@@ -103,3 +103,19 @@ def test_evaluate_on_a_fixed_model():
     assert result.summary() == "accuracy 0.900 on 60 images (54 right, 6 wrong)"
     with pytest.raises(ValueError, match=r"`class_names` must name the model's 3 outputs"):
         report.evaluate(model, x, y, ["r", "g"])
+
+
+def test_evaluate_reads_one_sigmoid_unit_as_two_classes():
+    inputs = keras.Input((2, 2, 1))
+    # P(dog) rises with the mean brightness: uint8 images are scaled to [0, 1] first
+    h = keras.layers.GlobalAveragePooling2D()(inputs)
+    outputs = keras.layers.Activation("sigmoid")(keras.layers.Rescaling(20.0, offset=-10.0)(h))
+    model = keras.Model(inputs, outputs)
+    x = np.array([10, 100, 200, 250], dtype=np.uint8)[:, None, None, None] * np.ones(
+        (1, 2, 2, 1), dtype=np.uint8
+    )
+    result = report.evaluate(model, x, [0, 0, 1, 0], ["cat", "dog"])
+    np.testing.assert_array_equal(result.y_pred, [0, 0, 1, 1])
+    assert result.accuracy == pytest.approx(0.75)
+    assert result.probabilities.shape == (4, 2)
+    np.testing.assert_allclose(result.probabilities.sum(axis=1), 1.0, rtol=1e-6)
