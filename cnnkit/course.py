@@ -374,12 +374,13 @@ def run_notebook(
     out_dir.mkdir(parents=True, exist_ok=True)
     nb = nbformat.read(path, as_version=4)
     code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    env = dict(os.environ)
+    # The kernel draws as a learner's does (matplotlib's inline backend, not Agg, under which
+    # a returned Figure is only its text repr), so the HTML copies show every figure.
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     if full:
         env.pop("CNNKIT_FAST", None)
     else:
         env["CNNKIT_FAST"] = "1"
-    env.setdefault("MPLBACKEND", "Agg")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     limit = timeout if timeout is not None else (3600 if full else 120)
 

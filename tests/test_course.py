@@ -185,10 +185,17 @@ def test_run_notebooks_reports_failures_and_keeps_going(tmp_path, capsys):
 
 
 def test_run_notebook_result_fields(tmp_path):
-    path = _notebook(tmp_path / "05_x.ipynb", "b = bytearray(150 * 2**20)\nprint('ok')")
+    path = _notebook(
+        tmp_path / "05_x.ipynb",
+        "b = bytearray(150 * 2**20)\nprint('ok')",
+        "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([0, 1])\nfig",
+    )
     result = course.run_notebook(path, tmp_path / "out", progress=False)
+    # Figures come out as images, as in a learner's JupyterLab, although this suite sets Agg.
+    executed = nbformat.read(tmp_path / "out" / "05_x.ipynb", as_version=4)
+    assert any("image/png" in o.get("data", {}) for o in executed.cells[1].outputs)
     assert result.ok and result.status == "passed"
-    assert result.cells == 1 and result.failed_cell is None and result.error is None
+    assert result.cells == 2 and result.failed_cell is None and result.error is None
     assert result.peak_bytes > 150 * 2**20
     assert 0 < result.seconds < course.FAST_MAX_SECONDS
 
