@@ -164,6 +164,8 @@ def test_mini_vgg_is_the_slides_table():
     dropout = table.set_index("name").loc[["block1_dropout", "block2_dropout", "fc1_dropout"]]
     rates = [model.get_layer(name).rate for name in dropout.index]
     assert rates == [0.25, 0.25, 0.5]
+    # Moving statistics that settle within a short workshop run (Keras' default is 0.99).
+    assert {layer.momentum for layer in model.layers if "_bn" in layer.name} == {0.9}
 
 
 def test_mini_vgg_ablations_drop_batch_norm_and_dropout():

@@ -91,6 +91,7 @@ def inception_module(
     batch_norm: bool = True,
     activation: str = "relu",
     reg: float | None = None,
+    bn_momentum: float = 0.99,
     name: str = "inception",
 ):
     """Inception module: parallel branches concatenated on the channel axis ("DepthConcat").
@@ -112,7 +113,7 @@ def inception_module(
         num1x1, num3x3: filters of the 1x1 and the 3x3 branch.
         num3x3_reduce, num5x5_reduce, num5x5, pool_proj: the paper's extra filter numbers;
             give all four or none.
-        batch_norm, activation, reg: passed on to every `conv_module`.
+        batch_norm, activation, reg, bn_momentum: passed on to every `conv_module`.
         name: prefix of the layer names (``{name}_1x1``, ``{name}_3x3_reduce``,
             ``{name}_3x3``, ``{name}_5x5_reduce``, ``{name}_5x5``, ``{name}_pool``,
             ``{name}_pool_proj``, ``{name}_concat``).
@@ -136,7 +137,12 @@ def inception_module(
             f"num5x5_reduce, num5x5 and pool_proj; missing: {', '.join(missing)}. "
             f"Received: {', '.join(f'{key}={extra[key]}' for key in given)}"
         )
-    options = {"batch_norm": batch_norm, "activation": activation, "reg": reg}
+    options = {
+        "batch_norm": batch_norm,
+        "activation": activation,
+        "reg": reg,
+        "bn_momentum": bn_momentum,
+    }
     branch1 = conv_module(x, num1x1, 1, name=f"{name}_1x1", **options)
     if not given:
         branch3 = conv_module(x, num3x3, 3, name=f"{name}_3x3", **options)
@@ -157,6 +163,7 @@ def downsample_module(
     batch_norm: bool = True,
     activation: str = "relu",
     reg: float | None = None,
+    bn_momentum: float = 0.99,
     name: str = "downsample",
 ):
     """MiniGoogLeNet's downsample module: a 3x3 stride-2 conv next to a 3x3 stride-2 max-pool.
@@ -167,7 +174,7 @@ def downsample_module(
     Args:
         x: input tensor of shape (batch, height, width, channels), height and width >= 3.
         filters: filters of the convolution branch.
-        batch_norm, activation, reg: passed on to `conv_module`.
+        batch_norm, activation, reg, bn_momentum: passed on to `conv_module`.
         name: prefix of the layer names (``{name}_3x3``, ``{name}_pool``, ``{name}_concat``).
 
     Returns:
@@ -190,6 +197,7 @@ def downsample_module(
         batch_norm=batch_norm,
         activation=activation,
         reg=reg,
+        bn_momentum=bn_momentum,
         name=f"{name}_3x3",
     )
     pool = layers.MaxPooling2D(3, strides=2, name=f"{name}_pool")(x)

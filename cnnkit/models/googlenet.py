@@ -41,6 +41,7 @@ def mini_googlenet(
     *,
     dropout: float = 0.5,
     reg: float | None = None,
+    bn_momentum: float = 0.9,
     name: str = "mini_googlenet",
 ) -> keras.Model:
     """MiniGoogLeNet of the slides for CIFAR-10.
@@ -75,6 +76,10 @@ def mini_googlenet(
         num_classes: number of classes, >= 2.
         dropout: dropout rate before the classifier.
         reg: L2 weight decay on every kernel, or None.
+        bn_momentum: momentum of the batch-norm moving statistics. 0.9 (PyTorch's default)
+            rather than Keras' 0.99, so the statistics used at inference settle within the
+            few hundred steps of a workshop run; at 0.99, a run of a few epochs on a couple
+            of thousand images validates near chance although training accuracy climbs.
         name: model name; modules are ``conv1``, ``inception1`` ... ``inception8``,
             ``downsample1``, ``downsample2``, then ``avg_pool``, ``dropout``, ``flatten``,
             ``fc``, ``softmax``.
@@ -92,15 +97,19 @@ def mini_googlenet(
     )
     _check_num_classes(num_classes)
     inputs = keras.Input(shape, name="input")
-    x = conv_module(inputs, 96, 3, reg=reg, name="conv1")
+    x = conv_module(inputs, 96, 3, reg=reg, bn_momentum=bn_momentum, name="conv1")
     n_inception = n_downsample = 0
     for spec in _MINI_GOOGLENET:
         if isinstance(spec, int):
             n_downsample += 1
-            x = downsample_module(x, spec, reg=reg, name=f"downsample{n_downsample}")
+            x = downsample_module(
+                x, spec, reg=reg, bn_momentum=bn_momentum, name=f"downsample{n_downsample}"
+            )
         else:
             n_inception += 1
-            x = inception_module(x, *spec, reg=reg, name=f"inception{n_inception}")
+            x = inception_module(
+                x, *spec, reg=reg, bn_momentum=bn_momentum, name=f"inception{n_inception}"
+            )
     x = layers.AveragePooling2D(7, name="avg_pool")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
     x = layers.Flatten(name="flatten")(x)

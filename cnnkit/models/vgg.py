@@ -20,6 +20,7 @@ def mini_vgg(
     conv_dropout: float = 0.25,
     dropout: float = 0.5,
     reg: float | None = None,
+    bn_momentum: float = 0.9,
     name: str = "mini_vgg",
 ) -> keras.Model:
     """MiniVGGNet of the slides: two (CONV => ReLU => BN) pairs per stage, then FC 512.
@@ -49,6 +50,10 @@ def mini_vgg(
         conv_dropout: dropout rate after each pooling; 0 keeps the Dropout layers as no-ops.
         dropout: dropout rate after the hidden FC layer.
         reg: L2 weight decay on every kernel (the course tries about 1e-3), or None.
+        bn_momentum: momentum of the batch-norm moving statistics. 0.9 (PyTorch's default)
+            rather than Keras' 0.99, so the statistics used at inference settle within the
+            few hundred steps of a workshop run; at 0.99, a run of a few epochs on a couple
+            of thousand images validates near chance although training accuracy climbs.
         name: model name; layers are ``block1_conv1``, ``block1_relu1``, ``block1_bn1`` ...
             ``block2_pool``, ``block2_dropout``, ``fc1``, ``fc1_relu``, ``fc1_bn``,
             ``fc1_dropout``, ``fc2``, ``softmax``.
@@ -79,14 +84,14 @@ def mini_vgg(
             )(x)
             x = layers.Activation("relu", name=f"{prefix}_relu{index}")(x)
             if batch_norm:
-                x = layers.BatchNormalization(name=f"{prefix}_bn{index}")(x)
+                x = layers.BatchNormalization(momentum=bn_momentum, name=f"{prefix}_bn{index}")(x)
         x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
         x = layers.Dropout(conv_dropout, name=f"block{block}_dropout")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(512, kernel_regularizer=_l2(reg), name="fc1")(x)
     x = layers.Activation("relu", name="fc1_relu")(x)
     if batch_norm:
-        x = layers.BatchNormalization(name="fc1_bn")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name="fc1_bn")(x)
     x = layers.Dropout(dropout, name="fc1_dropout")(x)
     x = layers.Dense(num_classes, kernel_regularizer=_l2(reg), name="fc2")(x)
     outputs = layers.Activation("softmax", name="softmax")(x)
