@@ -49,6 +49,7 @@ _CONV_TYPES = (
     keras.layers.SeparableConv2D,
 )
 _RIGHT, _WRONG = "#1a7f37", "#cf222e"  # green and red that stay readable on white
+_MAX_STACK = 40  # layers plot_model's fallback draws before it elides the middle
 
 
 # --------------------------------------------------------------------------- helpers
@@ -972,7 +973,9 @@ def plot_model(model, *, show_shapes: bool = True, dpi: int = 96) -> Figure:
 
     With pydot and Graphviz installed this is ``keras.utils.plot_model``'s graph. Without
     them it warns how to install them and draws a plain stack of the layers (name, type,
-    output shape) in their order, so a notebook still runs and shows something true.
+    output shape) in their order, so a notebook still runs and shows something true: the
+    title says when the model has branches the stack cannot show, and a model of more than
+    40 layers shows its first and last ones.
 
     Args:
         model: a built Keras model.
@@ -1007,8 +1010,22 @@ def plot_model(model, *, show_shapes: bool = True, dpi: int = 96) -> Figure:
         stacklevel=2,
     )
     rows = _layer_rows(model)
-    height = 0.42 * len(rows) + 0.6
-    fig, ax = plt.subplots(figsize=(6.0, height), layout="constrained")
+    total = len(rows)
+    if total > _MAX_STACK:  # a ResNet has hundreds: keep the two ends readable
+        head = _MAX_STACK // 2
+        tail = _MAX_STACK - head - 1
+        rows = [*rows[:head], ("...", f"{total - head - tail} more layers", ""), *rows[-tail:]]
+    merges = (
+        keras.layers.Add,
+        keras.layers.Concatenate,
+        keras.layers.Multiply,
+        keras.layers.Average,
+        keras.layers.Maximum,
+        keras.layers.Subtract,
+    )
+    branched = any(isinstance(layer, merges) for layer in model.layers)
+    height = 0.42 * len(rows) + 0.8
+    fig, ax = plt.subplots(figsize=(6.4, height), layout="constrained")
     ax.set_xlim(0, 1)
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_axis_off()
@@ -1016,7 +1033,7 @@ def plot_model(model, *, show_shapes: bool = True, dpi: int = 96) -> Figure:
         ax.text(
             0.5,
             i,
-            f"{name}  ({kind})" + (f"   {shape}" if show_shapes else ""),
+            f"{name}  ({kind})" + (f"   {shape}" if show_shapes and shape else ""),
             ha="center",
             va="center",
             fontsize=9,
@@ -1030,8 +1047,9 @@ def plot_model(model, *, show_shapes: bool = True, dpi: int = 96) -> Figure:
                 xytext=(0.5, i - 0.72),
                 arrowprops={"arrowstyle": "->", "color": "#4a6fa5"},
             )
-    ax.set_title(
-        f"{model.name}: {len(rows)} layers, {model.count_params():,} parameters", fontsize=10
-    )
+    title = f"{model.name}: {total} layers, {model.count_params():,} parameters"
+    if branched:
+        title += "\nlayers in order; branches and merges are not drawn"
+    ax.set_title(title, fontsize=10)
     plt.close(fig)
     return fig

@@ -376,3 +376,18 @@ def test_plot_model_shows_the_graphviz_picture_when_graphviz_is_there(small_cnn,
     fig = viz.plot_model(small_cnn)
     assert drawn == {"model": small_cnn, "show_shapes": True}
     assert fig.axes[0].images[0].get_array().shape[:2] == (30, 20)
+
+
+def test_plot_model_fallback_elides_long_models_and_flags_branches(monkeypatch):
+    monkeypatch.setattr(viz, "_has_graphviz", lambda: False)
+    inputs = keras.Input((8,))
+    h = inputs
+    for i in range(60):
+        h = keras.layers.Dense(4, name=f"d{i}")(h)
+    model = keras.Model(inputs, keras.layers.Add()([h, h]))
+    with pytest.warns(UserWarning, match="pip install pydot"):
+        fig = viz.plot_model(model)
+    boxes = [text.get_text() for text in fig.axes[0].texts if text.get_text()]
+    assert len(boxes) == 40
+    assert boxes[20] == "...  (23 more layers)" and boxes[-1].startswith("add")
+    assert "62 layers" in fig.axes[0].get_title() and "branches" in fig.axes[0].get_title()
