@@ -170,7 +170,9 @@ def test_notebook_03_runs_in_chromium(jupyterlab):
             page.wait_for_function(
                 f"""() => {{
                   const s = ({_STATE_JS})();
-                  return s && s.status === 'idle' && s.cells.every((c) => c.count !== null);
+                  // Done: every cell ran, or one failed (run-all stops there).
+                  return s && s.status === 'idle' && (s.cells.every((c) => c.count !== null)
+                    || s.cells.some((c) => c.errors.length > 0));
                 }}""",
                 timeout=RUN_TIMEOUT_S * 1000,
                 polling=500,
@@ -200,6 +202,10 @@ def test_notebook_03_runs_in_chromium(jupyterlab):
             SCREENSHOTS.mkdir(exist_ok=True)
             node.screenshot(path=str(SCREENSHOTS / "browser-03-explorer.png"))
             page.screenshot(path=str(SCREENSHOTS / "browser-03.png"))
+        except Exception:
+            SCREENSHOTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / "browser-03-failure.png"))
+            raise
         finally:
             browser.close()
     assert time.monotonic() - start < 180
