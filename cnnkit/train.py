@@ -418,6 +418,7 @@ class _LivePlot(keras.callbacks.Callback):
 
 def _curves_figure(logs: dict[str, list[float]]):
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
     for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
@@ -426,6 +427,7 @@ def _curves_figure(logs: dict[str, list[float]]):
                 epochs = np.arange(1, len(logs[key]) + 1)
                 ax.plot(epochs, logs[key], style, label=key, markersize=3)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(metric)
         ax.grid(alpha=0.3)
         ax.legend()
