@@ -310,3 +310,31 @@ def test_draw_boxes_returns_figure_with_one_rectangle_per_box():
     assert len(ax.lines) == 10  # 5 inner horizontal and 5 inner vertical grid lines
     assert ax.texts[0].get_text().endswith("1.00")
     plt.close(fig)
+
+
+class _Oracle:
+    """Stands in for a trained network: "predicts" the true grids, plus one duplicate box."""
+
+    def __init__(self, grids):
+        self.grids = grids
+
+    def predict(self, images, verbose=0):
+        out = self.grids[: len(images)].copy()
+        out[0, 5, 5, 0] = [0.6, 0.5, 0.5, 1.0, 1.0, 1.0, 0.0, 0.0]  # a low-scoring false circle
+        return out
+
+
+def test_detect_decodes_applies_nms_and_scores_perfect_map():
+    data = detect.shapes_detection(6, seed=9)
+    model = _Oracle(data.targets)
+    boxes, labels, scores = detect.detect(model, data.images, score_threshold=0.5)
+    assert len(boxes) == len(labels) == len(scores) == 6
+    assert len(boxes[0]) == len(data.boxes[0]) + 1 and scores[0][-1] == pytest.approx(0.6)
+    for found, true in zip(boxes[1:], data.boxes[1:], strict=True):
+        np.testing.assert_allclose(np.sort(found, axis=0), np.sort(true, axis=0), atol=1e-6)
+    result = detect.mean_average_precision(
+        data.boxes, data.labels, boxes, labels, scores, num_classes=3
+    )
+    assert result["mAP"] == pytest.approx(1.0)  # the extra box ranks last: precision stays 1
+    fewer = detect.detect(model, data.images, score_threshold=0.7)
+    assert len(fewer[0][0]) == len(data.boxes[0])
