@@ -19,6 +19,8 @@ REQUIRED = {
     "peak_rss_mb",
     "plain_keras_wall_s",
     "overhead_ratio",
+    "overhead_ratio_cpu",
+    "cpu_s",
     "machine",
 }
 
@@ -61,6 +63,9 @@ def test_bench_command_runs_end_to_end_on_a_stand_in(tmp_path, capsys):
     assert record["overhead_ratio"] == pytest.approx(
         record["wall_s"] / record["plain_keras_wall_s"], rel=0.01
     )
+    assert record["overhead_ratio_cpu"] == pytest.approx(
+        record["cpu_s"] / record["plain_keras_cpu_s"], rel=0.05
+    )
     assert record["peak_rss_mb"] > 100 and record["infer_images_per_s"] > 0
     assert record["machine"]["keras"].startswith("3.")
     table = out.with_suffix(".md").read_text()
@@ -86,9 +91,10 @@ def test_markdown_table_formats_each_record():
         "plain_keras_wall_s": 61.0,
         "plain_keras_epochs": 1,
         "overhead_ratio": 0.98,
+        "overhead_ratio_cpu": 1.012,
     }
     row = bench.markdown_table([record]).splitlines()[2]
     assert row == (
         "| mini_vgg | cifar10 (real, 36,000 train) | cpu | 12 | 0.8123 (test) | 800.0 | 612 "
-        "| 2,400 | 1,500 | 61.0 (1 ep) | 0.980 |"
+        "| 2,400 | 1,500 | 61.0 (1 ep) | 0.980 / 1.012 |"
     )
