@@ -695,7 +695,7 @@ def lr_find(
         seed: seed of the shuffle.
 
     Returns:
-        An :class:`LRFinderResult`. See notebooks/06_minivgg.ipynb.
+        An :class:`LRFinderResult`.
     """
     if not 0.0 < min_lr < max_lr:
         raise ValueError(
@@ -780,7 +780,7 @@ def tta_predict(
 
     Returns:
         (N, num_classes) float32 mean probabilities; with ``flips=False, shifts=0`` this is
-        ``model.predict(prepare(x))``. See notebooks/06_minivgg.ipynb.
+        ``model.predict(prepare(x))``. See notebooks/09_transfer_learning.ipynb.
     """
     x = prepare(x)
     if x.ndim != 4:
