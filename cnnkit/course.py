@@ -447,9 +447,9 @@ def run_notebook(
     )
     if not full:
         result.over_budget = over_budget(result.seconds, result.peak_bytes)
-        if result.over_budget and result.ok:
+        if result.over_budget:
             result.status = "failed"
-            result.error = "; ".join(result.over_budget)
+            result.error = "; ".join(filter(None, [result.error, *result.over_budget]))
     return result
 
 
@@ -457,15 +457,13 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def _failing_line(traceback: str) -> str | None:
-    """The source line IPython's traceback marks with ``---->`` last (where the error rose)."""
+    """The source line IPython's traceback marks last with an arrow (``---> 28 assert ...``)."""
     marked = [
-        line
-        for line in _ANSI.sub("", traceback or "").splitlines()
-        if line.lstrip().startswith("---->")
+        line for line in _ANSI.sub("", traceback or "").splitlines() if re.match(r"\s*-{3,}>", line)
     ]
     if not marked:
         return None
-    code = re.sub(r"^\s*---->\s*\d*\s?", "", marked[-1]).strip()
+    code = re.sub(r"^\s*-{3,}>\s*\d*\s?", "", marked[-1]).strip()
     return code[:80] or None
 
 
@@ -583,7 +581,7 @@ _INDEX = """<!doctype html>
 body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
 table {{ border-collapse: collapse; }}
 th, td {{ padding: .35em .8em; border-bottom: 1px solid #ddd; text-align: left; }}
-th {{ white-space: nowrap; }}
+th, td:first-child {{ white-space: nowrap; }}
 a.aside {{ font-size: 80%; color: #555; }}
 td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
 tr.passed td.status {{ color: #1a7f37; font-weight: bold; }}
