@@ -279,7 +279,7 @@ def _high_water_mark(pid: int) -> int:
 
 _KEY_FIGURE = re.compile(
     r"\b(?P<label>(?:test|validation|val)\s+(?:top-[15]\s+)?(?:accuracy|error|mAP)"
-    r"|mAP(?:@[\d.]+)?)\s*[:=]?\s*(?P<value>[-+]?\d+(?:\.\d+)?%?)(?![\w.])",
+    r"|mAP(?:@\d+(?:\.\d+)?)?)(?:\s*[:=]\s*|\s+)(?P<value>[-+]?\d+(?:\.\d+)?%?)(?![\w.])",
     re.IGNORECASE,
 )
 
