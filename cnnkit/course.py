@@ -279,7 +279,8 @@ def _high_water_mark(pid: int) -> int:
 
 _KEY_FIGURE = re.compile(
     r"\b(?P<label>(?:test|validation|val)\s+(?:top-[15]\s+)?(?:accuracy|error|mAP)"
-    r"|mAP(?:@\d+(?:\.\d+)?)?)(?:\s*[:=]\s*|\s+)(?P<value>[-+]?\d+(?:\.\d+)?%?)(?![\w.])",
+    r"|mAP(?:@\d+(?:\.\d+)?)?)(?:\s*[:=]\s*|\s+)(?P<value>[-+]?\d+(?:\.\d+)?%?)"
+    r"(?:\s*->\s*(?P<final>[-+]?\d+(?:\.\d+)?%?))?(?![\w.])",
     re.IGNORECASE,
 )
 
@@ -289,7 +290,8 @@ def key_figure(notebook) -> str | None:
 
     It is the last ``<label>: <number>`` printed to stdout, where the label is test or
     validation accuracy, error or mAP and the colon is optional (``test accuracy: 0.912``,
-    ``final validation accuracy 0.767``, ``val accuracy = 91.2%``, ``mAP@0.5: 0.43``).
+    ``final validation accuracy 0.767``, ``val accuracy = 91.2%``, ``mAP@0.5: 0.43``); of
+    ``validation accuracy 0.767 -> 0.933`` it takes the value after the arrow.
     Test figures win over validation figures.
 
     Args:
@@ -302,7 +304,10 @@ def key_figure(notebook) -> str | None:
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             if output.get("output_type") == "stream" and output.get("name") == "stdout":
-                found += [(m["label"], m["value"]) for m in _KEY_FIGURE.finditer(output["text"])]
+                found += [
+                    (m["label"], m["final"] or m["value"])
+                    for m in _KEY_FIGURE.finditer(output["text"])
+                ]
     if not found:
         return None
     tests = [f for f in found if f[0].lower().startswith("test")]

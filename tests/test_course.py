@@ -111,7 +111,8 @@ def test_key_figure_prefers_the_last_test_figure():
             for text in (
                 "test accuracy: 0.41\n",
                 "epoch 2: val accuracy = 0.88\n",
-                "trained in 11 s; final validation accuracy 0.767\n",
+                "trained in 11 s; final validation accuracy 0.767\n"
+                "loss 1.8 -> 0.2; validation accuracy 0.767 -> 0.933\n",
                 "Test accuracy: 0.912 (digits stand-in)\n",
                 "validation accuracy: 0.95\n",
             )
@@ -119,7 +120,7 @@ def test_key_figure_prefers_the_last_test_figure():
     )
     assert course.key_figure(nb) == "Test accuracy: 0.912"
     nb.cells = nb.cells[1:3]
-    assert course.key_figure(nb) == "validation accuracy: 0.767"
+    assert course.key_figure(nb) == "validation accuracy: 0.933"
     nb.cells = nb.cells[:1]
     nb.cells[0].outputs[0].text = "mAP@0.5: 43.5%\n"
     assert course.key_figure(nb) == "mAP@0.5: 43.5%"
