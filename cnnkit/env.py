@@ -225,14 +225,14 @@ def _facts() -> dict[str, Any]:
     return facts
 
 
-def setup(seed: int = 42) -> dict[str, Any]:
+def setup(seed: int = 42) -> None:
     """Prepare a notebook: silence startup noise, seed everything, print one line of facts.
 
     Args:
         seed: seed for Python, NumPy and the Keras backend.
 
-    Returns:
-        The facts printed: backend, versions, devices, data dir, offline, mode.
+    Returns nothing, so a notebook's setup cell shows just the line; :func:`doctor` returns
+    the same facts as a dict.
     """
     _silence()
     set_seed(seed)
@@ -244,7 +244,6 @@ def setup(seed: int = 42) -> dict[str, Any]:
         f"devices: {', '.join(facts['devices'])} | data: {facts['data_dir']} | "
         f"{'offline' if facts['offline'] else 'online'} | mode: {facts['mode']} | seed {seed}"
     )
-    return facts
 
 
 def doctor() -> dict[str, Any]:
