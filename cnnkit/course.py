@@ -600,7 +600,7 @@ p.env {{ color: #555; }}
 <p class="env">{budget}</p>
 <table>
 <thead><tr><th>notebook</th><th>status</th><th>wall time</th><th>peak memory</th>
-<th>key figure</th><th>failed cell</th><th>kernel</th></tr></thead>
+<th>key figure</th><th>problem</th><th>kernel</th></tr></thead>
 <tbody>
 {rows}
 </tbody></table></body></html>
