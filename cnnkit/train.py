@@ -396,53 +396,6 @@ def _read_log(path: Path) -> dict[str, list[float]]:
     return history
 
 
-class _LivePlot(keras.callbacks.Callback):
-    """Redraw loss and accuracy curves in the notebook after every epoch."""
-
-    def __init__(self, past: dict[str, list[float]]):
-        super().__init__()
-        self.logs = {k: list(v) for k, v in past.items()}
-
-    def on_epoch_end(self, epoch, logs=None):
-        import matplotlib.pyplot as plt
-        from IPython.display import clear_output, display
-
-        for key, value in (logs or {}).items():
-            if key != "learning_rate":
-                self.logs.setdefault(key, []).append(float(value))
-        fig = _curves_figure(self.logs)
-        clear_output(wait=True)
-        display(fig)
-        plt.close(fig)
-
-
-def _curves_figure(logs: dict[str, list[float]]):
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
-    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
-        for key, style in ((metric, "-o"), (f"val_{metric}", "--s")):
-            if key in logs:
-                epochs = np.arange(1, len(logs[key]) + 1)
-                ax.plot(epochs, logs[key], style, label=key, markersize=3)
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(metric)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    return fig
-
-
-def _in_notebook() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
-
-
 def fit(
     model: keras.Model,
     data: Any,
@@ -589,10 +542,12 @@ def fit(
             keras.callbacks.CSVLogger(log_path, append=True),
             *all_callbacks,
         ]
+    from . import viz  # viz imports this module for prepare(): import it here, not at the top
+
     if live_plot is None:
-        live_plot = _in_notebook() and not env.is_fast()
+        live_plot = viz._in_notebook() and not env.is_fast()
     if live_plot:
-        all_callbacks.append(_LivePlot(past))
+        all_callbacks.append(viz.LivePlot(past=past))
     if not model.built:
         model.build((None, *x_train.shape[1:]))
     history = model.fit(
