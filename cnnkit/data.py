@@ -612,7 +612,11 @@ def from_directory(
         if not kept:
             shape = next(iter(shapes))
             return np.zeros((0, *shape), np.uint8), np.zeros(0, np.int64)
-        return np.stack([k[0] for k in kept]), np.array([k[1] for k in kept], np.int64)
+        # Folders list images class by class; shuffle once (fixed seed) so a split's first
+        # images show every class, as a downloaded dataset's do.
+        order = np.random.default_rng(_TEST_SEED).permutation(len(kept))
+        x = np.stack([kept[i][0] for i in order])
+        return x, np.array([kept[i][1] for i in order], np.int64)
 
     train, val, test = stack(files["train"]), None, None
     if "val" in files:
@@ -623,6 +627,8 @@ def from_directory(
     else:
         n_test = max(1, round(len(train[1]) * test_split))
         keep, held = _split_indices(train[1], n_test, _TEST_SEED)
+        rng = np.random.default_rng(_TEST_SEED)
+        keep, held = rng.permutation(keep), rng.permutation(held)
         test = (train[0][held], train[1][held])
         train = (train[0][keep], train[1][keep])
         notes.append(f"no test split in {root}: carved {len(held)} images from train (seed 0)")

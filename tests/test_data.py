@@ -299,3 +299,11 @@ def test_prefetch_reports_each_item_with_the_network_mocked(fake_home, monkeypat
     assert again[0]["status"] == "cached"
     with pytest.raises(ValueError, match="Unknown dataset name"):
         data.prefetch(["imagenet"])
+
+
+def test_folder_splits_are_shuffled_not_sorted_by_class(tmp_path):
+    _write_folder(tmp_path / "p", classes=("a", "b", "c"), per_class=20)
+    ds = data.from_directory(tmp_path / "p", val_split=0.1)
+    for labels in (ds.y_train, ds.y_val, ds.y_test):
+        assert len(set(labels[:6])) > 1
+    assert np.any(np.diff(ds.y_train) < 0)  # not in class order
