@@ -155,7 +155,7 @@ def _convolve(image: np.ndarray, kernel: np.ndarray, stride: int, padding: int, 
     return output, text
 
 
-def _draw_conv(image, kernel, output, formula, name) -> Figure:
+def _draw_conv(image, kernel, output, formula: str | None, name) -> Figure:
     fig, axes = plt.subplots(
         1, 3, figsize=(11, 4.0), layout="constrained", gridspec_kw={"width_ratios": [4, 2.2, 4]}
     )
@@ -193,7 +193,8 @@ def _draw_conv(image, kernel, output, formula, name) -> Figure:
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(formula, fontsize=10, family="monospace")
+    if formula:
+        fig.suptitle(formula, fontsize=10, family="monospace")
     plt.close(fig)
     return fig
 
@@ -257,7 +258,8 @@ def conv_explorer(image=None, *, static: bool | None = None):
         formula_box.value = f"<pre>{formula}</pre>"
         from IPython.display import display
 
-        display(viz._png(_draw_conv(picture, weights, output, formula, kernel.split(" (")[0])))
+        # The formula already sits in `formula_box` above the picture: don't draw it twice.
+        display(viz._png(_draw_conv(picture, weights, output, None, kernel.split(" (")[0])))
 
     out = widgets.interactive_output(render, controls)
     left = widgets.VBox([controls["kernel"], controls["custom"]])
