@@ -209,8 +209,8 @@ def _bench_one(
         "batch_size": batch_size,
         "recipe": plan,
         "parameters": int(model.count_params()),
-        "wall_s": round(wall, 2),
-        "cpu_s": round(cpu, 2),
+        "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 3),
         "epoch_s": [round(float(s), 2) for s in np.diff([start, *clock])],
         "train_images_per_s": round(len(data.x_train) / float(np.median(steady)), 1),
         "infer_images_per_s": round(infer, 1),
@@ -249,9 +249,9 @@ def _bench_one(
         ours, ours_cpu = clock[k] - start, cpu_clock[k] - cpu_start
         record.update(
             plain_keras_epochs=plain_epochs,
-            plain_keras_wall_s=round(plain_wall, 2),
+            plain_keras_wall_s=round(plain_wall, 3),
             overhead_ratio=round(ours / plain_wall, 3),
-            plain_keras_cpu_s=round(plain_cpu, 2),
+            plain_keras_cpu_s=round(plain_cpu, 3),
             overhead_ratio_cpu=round(ours_cpu / plain_cpu, 3),
         )
         del plain
