@@ -324,24 +324,31 @@ def _from_folder(name: str, folder: Path, where: str) -> Dataset | None:
     return None
 
 
-def _from_keras_cache(name: str) -> Dataset | None:
-    """Read `name` from Keras' cache after checking its checksum, or None when absent.
+def _cache_ready(name: str) -> bool:
+    """True when every file of `name` sits in Keras' cache with the right checksum.
 
-    A cached download whose SHA-256 does not match is moved aside (never deleted) so it can
-    be fetched again.
+    A cached download whose SHA-256 (or size) does not match is moved aside, with what was
+    extracted from it, never deleted, so it can be fetched again.
     """
-    cache_dir = _keras_datasets()
     for item in manifest()[name]["files"]:
-        path = cache_dir / item.get("subdir", "") / item["fname"]
+        path = _keras_datasets() / item.get("subdir", "") / item["fname"]
         if not path.exists():
             if item.get("extract") and _extracted_dir(item).is_dir():
                 continue  # the archive may be gone after extraction; the folder is enough
-            return None
+            return False
         if not _checksum_ok(path, item):
             _move_aside(path)
             if item.get("extract") and _extracted_dir(item).is_dir():
                 _move_aside(_extracted_dir(item))
-            return None
+            return False
+    return True
+
+
+def _from_keras_cache(name: str) -> Dataset | None:
+    """Read `name` from Keras' cache after checking its checksum, or None when absent."""
+    if not _cache_ready(name):
+        return None
+    cache_dir = _keras_datasets()
     source = f"Keras cache: {cache_dir}"
     if name == "mnist":
         return _read_mnist_npz(cache_dir / "mnist.npz", source=source)
@@ -923,7 +930,7 @@ def prefetch(
         )
     report = []
     for name in names:
-        before = _from_keras_cache_exists(name)
+        before = _cache_ready(name)
         try:
             status = "cached"
             if not before:
@@ -968,15 +975,3 @@ def prefetch(
         for row in report:
             print(f"{row['status']:>8}  {row['name']:<18} {row['detail']}")
     return report
-
-
-def _from_keras_cache_exists(name: str) -> bool:
-    cache_dir = _keras_datasets()
-    for item in manifest()[name]["files"]:
-        path = cache_dir / item.get("subdir", "") / item["fname"]
-        if not path.exists() and not (item.get("extract") and _extracted_dir(item).is_dir()):
-            return False
-        if path.exists() and not _checksum_ok(path, item):
-            _move_aside(path)
-            return False
-    return True
