@@ -930,17 +930,13 @@ def prefetch(
         )
     report = []
     for name in names:
-        before = _cache_ready(name)
         try:
             status = "cached"
-            if not before:
+            verified = _cache_ready(name)
+            if not verified:
                 _download(name)
                 status = "fetched"
-            verified = all(
-                _checksum_ok(_keras_datasets() / f.get("subdir", "") / f["fname"], f)
-                for f in table[name]["files"]
-                if (_keras_datasets() / f.get("subdir", "") / f["fname"]).exists()
-            )
+                verified = _cache_ready(name)
             detail = "checksum verified" if verified else "checksum MISMATCH"
             if not verified:
                 status = "failed"
