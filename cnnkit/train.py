@@ -740,11 +740,13 @@ def tta_predict(
     x = prepare(x)
     if x.ndim != 4:
         raise ValueError(f"`x` must be a batch of images (N, H, W, C). Received: x.shape={x.shape}")
-    views = [x] + [_shift(x, dy, dx) for dy, dx in _shift_offsets(shifts)]
-    if flips:
-        views += [v[:, :, ::-1] for v in views]
-    total = None
-    for view in views:
-        p = model.predict(np.ascontiguousarray(view), batch_size=batch_size, verbose=0)
-        total = p.astype(np.float64) if total is None else total + p
-    return (total / len(views)).astype(np.float32)
+    # One view and its mirror at a time: memory holds two or three copies of x, not all views.
+    offsets = [(0, 0), *_shift_offsets(shifts)]
+    total, n_views = None, 0
+    for dy, dx in offsets:
+        shifted = _shift(x, dy, dx) if (dy, dx) != (0, 0) else x
+        for view in (shifted, shifted[:, :, ::-1]) if flips else (shifted,):
+            p = model.predict(np.ascontiguousarray(view), batch_size=batch_size, verbose=0)
+            total = p.astype(np.float64) if total is None else total + p
+            n_views += 1
+    return (total / n_views).astype(np.float32)
