@@ -596,7 +596,7 @@ def from_directory(
             files[split] = _list_files(folder, class_names, root)
 
     all_files = [f for group in files.values() for f, _ in group]
-    images, bad = _read_images(all_files, image_size=image_size, color_mode=color_mode)
+    images, ok, bad = _read_images(all_files, image_size=image_size, color_mode=color_mode)
     if bad:
         shown = ", ".join(f"{p.relative_to(root)} ({why})" for p, why in bad[:3])
         message = f"{len(bad)} file(s) in {root} are not readable images: {shown}"
@@ -605,41 +605,42 @@ def from_directory(
         warnings.warn(
             message + ("; skipped." if len(bad) <= 3 else ", ...; skipped."), stacklevel=2
         )
-    shapes = {img.shape for img in images.values()}
-    if len(shapes) > 1:
+    if isinstance(images, set):  # the sizes differ
         raise ValueError(
-            f"Images in {root} have different sizes ({', '.join(map(str, sorted(shapes)[:4]))}). "
+            f"Images in {root} have different sizes ({', '.join(map(str, sorted(images)[:4]))}). "
             "Pass image_size=(height, width) to resize them all."
         )
-    if not images:
+    if images is None:
         raise ValueError(f"No readable images in {root}.")
 
-    def stack(group: list[tuple[Path, int]]) -> tuple[np.ndarray, np.ndarray]:
-        kept = [(images[f], label) for f, label in group if f in images]
-        if not kept:
-            shape = next(iter(shapes))
-            return np.zeros((0, *shape), np.uint8), np.zeros(0, np.int64)
+    # Rows of `images` and labels per split; the images themselves are copied once, at the end.
+    spans, start = {}, 0
+    for split, group in files.items():
+        rows = np.arange(start, start + len(group))
+        labels = np.array([label for _, label in group], np.int64)
+        start += len(group)
+        kept = ok[rows]
         # Folders list images class by class; shuffle once (fixed seed) so a split's first
         # images show every class, as a downloaded dataset's do.
-        order = np.random.default_rng(_TEST_SEED).permutation(len(kept))
-        x = np.stack([kept[i][0] for i in order])
-        return x, np.array([kept[i][1] for i in order], np.int64)
+        order = np.random.default_rng(_TEST_SEED).permutation(int(kept.sum()))
+        spans[split] = (rows[kept][order], labels[kept][order])
 
-    train, val, test = stack(files["train"]), None, None
-    if "val" in files:
-        val = stack(files["val"])
     notes = []
-    if "test" in files:
-        test = stack(files["test"])
-    else:
-        n_test = max(1, round(len(train[1]) * test_split))
-        keep, held = _split_indices(train[1], n_test, _TEST_SEED)
+    if "test" not in spans:
+        rows, labels = spans["train"]
+        n_test = max(1, round(len(labels) * test_split))
+        keep, held = _split_indices(labels, n_test, _TEST_SEED)
         rng = np.random.default_rng(_TEST_SEED)
         keep, held = rng.permutation(keep), rng.permutation(held)
-        test = (train[0][held], train[1][held])
-        train = (train[0][keep], train[1][keep])
+        spans["test"] = (rows[held], labels[held])
+        spans["train"] = (rows[keep], labels[keep])
         notes.append(f"no test split in {root}: carved {len(held)} images from train (seed 0)")
         print(f"cnnkit: {notes[-1]}.")
+    train, test, val = [
+        (images[spans[split][0]], spans[split][1]) if split in spans else None
+        for split in ("train", "test", "val")
+    ]
+    del images  # before the validation split copies the training images once more
     h, w, c = train[0].shape[1:]
     data = _record(
         name,
@@ -669,13 +670,21 @@ def _list_files(folder: Path, class_names: list[str], root: Path) -> list[tuple[
 
 def _read_images(
     files: list[Path], *, image_size: tuple[int, int] | None, color_mode: str
-) -> tuple[dict[Path, np.ndarray], list[tuple[Path, str]]]:
-    """Decode files in parallel threads (Pillow releases the GIL while decoding)."""
+) -> tuple[np.ndarray | set | None, np.ndarray, list[tuple[Path, str]]]:
+    """Decode files in parallel threads (Pillow releases the GIL) into one uint8 array.
+
+    Returns:
+        ``(images, ok, bad)``: ``images`` (len(files), H, W, C), row i holding ``files[i]``
+        where ``ok[i]``; ``bad`` the unreadable files with the reason. ``images`` is the set of
+        (height, width) sizes instead when they differ, and None when no file was readable.
+        Each image goes straight into its row: no list of 50,000 small arrays, which would
+        leave hundreds of MB of fragmented memory behind.
+    """
     from PIL import Image, UnidentifiedImageError
 
-    def read(path: Path) -> tuple[Path, np.ndarray | None, str]:
+    def read(path: Path) -> tuple[np.ndarray | None, str]:
         if path.suffix.lower() not in _IMAGE_SUFFIXES:
-            return path, None, "not an image file type"
+            return None, "not an image file type"
         try:
             with Image.open(path) as img:
                 img.load()
@@ -685,18 +694,36 @@ def _read_images(
                 img = img.convert(mode)
                 if image_size is not None and img.size != (image_size[1], image_size[0]):
                     img = img.resize((image_size[1], image_size[0]), Image.Resampling.BILINEAR)
-                return path, np.asarray(img, np.uint8), ""
+                array = np.asarray(img, np.uint8)
+                return (array if array.ndim == 3 else array[..., None]), ""
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-            return path, None, type(error).__name__
+            return None, type(error).__name__
 
+    images: np.ndarray | None = None
+    ok = np.zeros(len(files), bool)
+    bad: list[tuple[Path, str]] = []
+    sizes: set[tuple[int, int]] = set()
     workers = min(16, 2 * (os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(read, files, chunksize=64))
-    images = {p: (a if a.ndim == 3 else a[..., None]) for p, a, _ in results if a is not None}
-    if color_mode == "auto" and len({a.shape[-1] for a in images.values()}) > 1:
-        images = {p: (a if a.shape[-1] == 3 else np.repeat(a, 3, -1)) for p, a in images.items()}
-    bad = [(p, why) for p, a, why in results if a is None]
-    return images, bad
+        for i, (array, why) in enumerate(pool.map(read, files, chunksize=64)):
+            if array is None:
+                bad.append((files[i], why))
+                continue
+            sizes.add(array.shape[:2])
+            if images is None:
+                images = np.zeros((len(files), *array.shape), np.uint8)
+            if array.shape[:2] != images.shape[1:3]:
+                continue  # reported below: the sizes differ
+            if array.shape[2] != images.shape[3]:  # "auto" met grey and colour: all RGB
+                if images.shape[3] == 1:
+                    images = np.repeat(images, 3, axis=3)
+                else:
+                    array = np.repeat(array, 3, axis=2)
+            images[i] = array
+            ok[i] = True
+    if len(sizes) > 1:
+        return sizes, ok, bad
+    return images, ok, bad
 
 
 # ----------------------------------------------------------------------------- stand-ins

@@ -240,6 +240,21 @@ def test_from_directory_grayscale_and_resize(tmp_path):
     assert ds.input_shape == (16, 20, 1)
 
 
+@pytest.mark.parametrize("cat_mode, dog_mode", [("L", "RGB"), ("RGB", "L")])
+def test_from_directory_auto_colour_makes_grey_images_rgb_when_any_is_colour(
+    tmp_path, cat_mode, dog_mode
+):
+    _write_folder(tmp_path / "m", classes=("cat",), per_class=3, mode=cat_mode)  # read first
+    _write_folder(tmp_path / "m", classes=("dog",), per_class=3, mode=dog_mode)
+    ds = data.from_directory(tmp_path / "m", test_split=0.34)
+    assert ds.input_shape == (10, 12, 3)
+    x = np.concatenate([ds.x_train, ds.x_test])
+    y = np.concatenate([ds.y_train, ds.y_test])
+    grey = x[y == [cat_mode, dog_mode].index("L")]
+    assert (grey == grey[..., :1]).all()  # the grey value in all three channels
+    assert sorted(grey[:, 0, 0, 0] % 40) == [0, 1, 2]
+
+
 def test_from_directory_skips_corrupt_files_with_one_warning(tmp_path):
     _write_folder(tmp_path / "p", per_class=5)
     (tmp_path / "p" / "cat" / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
