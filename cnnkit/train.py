@@ -41,6 +41,7 @@ __all__ = [
     "make_dataset",
     "make_schedule",
     "one_cycle",
+    "predict",
     "prepare",
     "step_decay",
     "tta_predict",
@@ -77,6 +78,32 @@ def prepare(x: Any) -> np.ndarray:
     raise ValueError(
         "`x` must hold uint8 images in [0, 255] or floats in [0, 1]. "
         f"Received: x with dtype={x.dtype}"
+    )
+
+
+def predict(model: keras.Model, x: Any, *, batch_size: int = 256) -> np.ndarray:
+    """``model.predict`` on images as ``cnnkit.data`` holds them, scaled a chunk at a time.
+
+    Scaling a whole test set first (10,000 CIFAR images: 117 MiB of float32, copied once more
+    by Keras) would cost more memory than the model; this scales 4,096 images at a time.
+
+    Args:
+        model: a ``keras.Model``.
+        x: (N, ...) uint8 images in [0, 255] or floats in [0, 1] (see :func:`prepare`).
+        batch_size: images per prediction batch.
+
+    Returns:
+        The model's outputs for all N images, concatenated: (N, ...) float32.
+    """
+    x = np.asarray(x)
+    chunk = max(batch_size, 4096)
+    if len(x) <= chunk:
+        return np.asarray(model.predict(prepare(x), batch_size=batch_size, verbose=0))
+    return np.concatenate(
+        [
+            np.asarray(model.predict(prepare(x[i : i + chunk]), batch_size=batch_size, verbose=0))
+            for i in range(0, len(x), chunk)
+        ]
     )
 
 
@@ -746,7 +773,7 @@ def tta_predict(
     for dy, dx in offsets:
         shifted = _shift(x, dy, dx) if (dy, dx) != (0, 0) else x
         for view in (shifted, shifted[:, :, ::-1]) if flips else (shifted,):
-            p = model.predict(np.ascontiguousarray(view), batch_size=batch_size, verbose=0)
+            p = predict(model, np.ascontiguousarray(view), batch_size=batch_size)
             total = p.astype(np.float64) if total is None else total + p
             n_views += 1
     return (total / n_views).astype(np.float32)

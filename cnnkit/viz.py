@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from .train import prepare
+from .train import predict, prepare
 
 __all__ = [
     "LivePlot",
@@ -830,7 +830,7 @@ def _two_columns(probabilities: np.ndarray) -> np.ndarray:
 
 def _predict(model, x, batch_size: int = 256) -> np.ndarray:
     """Class probabilities of shape (N, num_classes) (a sigmoid unit becomes two columns)."""
-    probabilities = np.asarray(model.predict(prepare(x), batch_size=batch_size, verbose=0))
+    probabilities = predict(model, x, batch_size=batch_size)
     probabilities = _two_columns(probabilities)
     if probabilities.ndim != 2:
         raise ValueError(

@@ -269,6 +269,24 @@ def test_lr_find_restores_weights_and_suggests_a_rate_in_range():
         train.lr_find(model, _bright_dark(), min_lr=1.0, max_lr=0.1)
 
 
+# ---------------------------------------------------------------- predict
+
+
+def test_predict_in_chunks_equals_keras_predict_on_the_scaled_images():
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 256, (9_000, 4, 4, 1), dtype=np.uint8)  # three chunks of 4,096
+    model = keras.Sequential(
+        [keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(3, "softmax")]
+    )
+    expected = model.predict(x.astype(np.float32) / 255.0, batch_size=512, verbose=0)
+    got = train.predict(model, x, batch_size=512)
+    assert got.shape == (9_000, 3)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    np.testing.assert_allclose(train.predict(model, x[:10] / 255.0), expected[:10], rtol=1e-6)
+    with pytest.raises(ValueError, match="uint8 images in \\[0, 255\\] or floats"):
+        train.predict(model, x.astype(np.int32))
+
+
 # ---------------------------------------------------------------- tta_predict
 
 
