@@ -359,7 +359,7 @@ def run_notebook(
             stdout and stderr (``<stem>.kernel.log``: TensorFlow's start-up lines, or why a
             kernel died).
         full: run in full mode (the CPU or GPU recipe) instead of fast mode
-            (``CNNKIT_FAST=1``: a few hundred images, one or two epochs).
+            (``CNNKIT_FAST=1``: a few hundred images, a few epochs).
         timeout: per-cell limit in seconds; None gives 120 s in fast mode, 1 h in full mode.
         progress: show a progress bar over the notebook's cells (tqdm, on stderr).
 

@@ -3,7 +3,7 @@
 Three environment variables steer the kit (all optional):
 
 - ``CNNKIT_FAST=1``: fast mode, used by the test suite. Notebooks train on a few hundred
-  images for one or two epochs (see :func:`budget`).
+  images for a few epochs (see :func:`budget`).
 - ``CNNKIT_OFFLINE=1``: never try to download; real datasets that are not on disk are
   replaced by their stand-ins (see :mod:`cnnkit.data`).
 - ``CNNKIT_DATA_DIR=/path``: a folder holding real datasets (``mnist.npz``,
@@ -125,7 +125,7 @@ def budget(*, fast: Any, cpu: Any, gpu: Any = _UNSET) -> Any:
     10 on a laptop or Binder, 40 on a Colab GPU.
 
     Args:
-        fast: value in fast mode (tests: a few hundred images, one or two epochs).
+        fast: value in fast mode (tests: a few hundred images, a few epochs).
         cpu: value in CPU full mode (a 2-core laptop or Binder, minutes).
         gpu: value in GPU full mode (the slides' full recipe); defaults to ``cpu``.
 
