@@ -596,7 +596,7 @@ def from_directory(
             files[split] = _list_files(folder, class_names, root)
 
     all_files = [f for group in files.values() for f, _ in group]
-    images, ok, bad = _read_images(all_files, image_size=image_size, color_mode=color_mode)
+    images, ok, bad, sizes = _read_images(all_files, image_size=image_size, color_mode=color_mode)
     if bad:
         shown = ", ".join(f"{p.relative_to(root)} ({why})" for p, why in bad[:3])
         message = f"{len(bad)} file(s) in {root} are not readable images: {shown}"
@@ -605,9 +605,9 @@ def from_directory(
         warnings.warn(
             message + ("; skipped." if len(bad) <= 3 else ", ...; skipped."), stacklevel=2
         )
-    if isinstance(images, set):  # the sizes differ
+    if len(sizes) > 1:
         raise ValueError(
-            f"Images in {root} have different sizes ({', '.join(map(str, sorted(images)[:4]))}). "
+            f"Images in {root} have different sizes ({', '.join(map(str, sorted(sizes)[:4]))}). "
             "Pass image_size=(height, width) to resize them all."
         )
     if images is None:
@@ -670,13 +670,14 @@ def _list_files(folder: Path, class_names: list[str], root: Path) -> list[tuple[
 
 def _read_images(
     files: list[Path], *, image_size: tuple[int, int] | None, color_mode: str
-) -> tuple[np.ndarray | set | None, np.ndarray, list[tuple[Path, str]]]:
+) -> tuple[np.ndarray | None, np.ndarray, list[tuple[Path, str]], set[tuple[int, int]]]:
     """Decode files in parallel threads (Pillow releases the GIL) into one uint8 array.
 
     Returns:
-        ``(images, ok, bad)``: ``images`` (len(files), H, W, C), row i holding ``files[i]``
-        where ``ok[i]``; ``bad`` the unreadable files with the reason. ``images`` is the set of
-        (height, width) sizes instead when they differ, and None when no file was readable.
+        ``(images, ok, bad, sizes)``: ``images`` (len(files), H, W, C), row i holding
+        ``files[i]`` where ``ok[i]`` (None when no file was readable); ``bad`` the unreadable
+        files with the reason; ``sizes`` every (height, width) met (more than one: the rows of
+        the other sizes are left empty).
         Each image goes straight into its row: no list of 50,000 small arrays, which would
         leave hundreds of MB of fragmented memory behind.
     """
@@ -713,7 +714,7 @@ def _read_images(
             if images is None:
                 images = np.zeros((len(files), *array.shape), np.uint8)
             if array.shape[:2] != images.shape[1:3]:
-                continue  # reported below: the sizes differ
+                continue  # the caller reports the sizes
             if array.shape[2] != images.shape[3]:  # "auto" met grey and colour: all RGB
                 if images.shape[3] == 1:
                     images = np.repeat(images, 3, axis=3)
@@ -721,9 +722,7 @@ def _read_images(
                     array = np.repeat(array, 3, axis=2)
             images[i] = array
             ok[i] = True
-    if len(sizes) > 1:
-        return sizes, ok, bad
-    return images, ok, bad
+    return images, ok, bad, sizes
 
 
 # ----------------------------------------------------------------------------- stand-ins

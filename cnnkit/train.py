@@ -97,12 +97,10 @@ def predict(model: keras.Model, x: Any, *, batch_size: int = 256) -> np.ndarray:
     """
     x = np.asarray(x)
     chunk = max(batch_size, 4096)
-    if len(x) <= chunk:
-        return np.asarray(model.predict(prepare(x), batch_size=batch_size, verbose=0))
     return np.concatenate(
         [
             np.asarray(model.predict(prepare(x[i : i + chunk]), batch_size=batch_size, verbose=0))
-            for i in range(0, len(x), chunk)
+            for i in range(0, max(len(x), 1), chunk)  # one (empty) chunk for an empty x
         ]
     )
 
