@@ -25,6 +25,7 @@ _SUBMODULES = (
     "env",
     "inspect",
     "models",
+    "reference",
     "report",
     "train",
     "viz",
