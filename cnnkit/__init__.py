@@ -19,6 +19,7 @@ REPO_URL = "https://github.com/cnnkit/cnnkit"
 """The one configured repository URL: Colab badges, Binder links and install cells use it."""
 
 _SUBMODULES = (
+    "check",
     "conv",
     "data",
     "detect",
