@@ -66,7 +66,12 @@ def test_links_command_repoints_a_fork(tmp_path, monkeypatch):
     nb = nbformat.v4.new_notebook(
         cells=[
             nbformat.v4.new_markdown_cell(course.colab_badge(name)),
-            nbformat.v4.new_code_cell(f'%pip install -q "{course.install_line()}"'),
+            # The setup cell as notebooks had it before: `links` rewrites the whole cell.
+            nbformat.v4.new_code_cell(
+                'import sys\n\nif "google.colab" in sys.modules:\n'
+                f'    %pip install -q "{course.install_line()}"\n\nimport cnnkit\n\ncnnkit.setup()'
+            ),
+            nbformat.v4.new_code_cell("cnnkit.setup()  # a later cell stays as it is"),
         ]
     )
     nbformat.write(nb, books / name)
@@ -79,7 +84,9 @@ def test_links_command_repoints_a_fork(tmp_path, monkeypatch):
     assert main(args) == 0
     fixed = nbformat.read(books / name, as_version=4)
     assert fixed.cells[0].source == course.colab_badge(name)
-    assert fixed.cells[1].source == '%pip install -q "cnnkit @ git+https://github.com/someone/fork"'
+    assert fixed.cells[1].source == course.setup_cell()
+    assert '"cnnkit @ git+https://github.com/someone/fork"' in fixed.cells[1].source
+    assert fixed.cells[2].source == nb.cells[2].source
     assert readme.read_text() == (
         f"{course.binder_badge()}\nSee https://github.com/keras-team/keras.\n"
     )
@@ -261,17 +268,18 @@ def test_nbval_budget_hook_fails_a_slow_notebook(tmp_path):
     assert 20 < record["01_slow.ipynb"]["peak_mib"] < 2048
 
 
-def test_binder_builds_the_pinned_environment():
-    # repo2docker reads binder/ only: its requirements must be the root's pinned set, and
-    # postBuild must install the kit itself (checked with `repo2docker --no-build`, see README).
+def test_binder_builds_the_pinned_runtime():
+    # repo2docker reads binder/ only: its requirements must be the root's pinned runtime set
+    # (tests/test_install.py checks what that holds), and postBuild must install the kit itself
+    # (checked with `repo2docker --no-build`, see README).
     lines = [
         line.strip()
         for line in (ROOT / "binder" / "requirements.txt").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    assert lines == ["-r ../requirements.txt"]
+    assert lines == ["-r ../requirements-runtime.txt"]
     runtime = (ROOT / "binder" / "runtime.txt").read_text().strip()
-    assert re.fullmatch(r"python-3\.(1[0-9])", runtime), runtime
+    assert re.fullmatch(r"python-3\.(1[1-3])", runtime), runtime
     post_build = ROOT / "binder" / "postBuild"
     assert os.access(post_build, os.X_OK)
     assert "pip install --no-cache-dir --no-deps -e ." in post_build.read_text()

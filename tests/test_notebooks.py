@@ -21,15 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 README = ROOT / "README.md"
 
-SETUP_CELL = f'''import sys
-
-if "google.colab" in sys.modules:  # Colab: install the course kit first
-    %pip install -q "{course.install_line()}"
-
-import cnnkit
-
-cnnkit.setup()'''
-
 
 def _read(path: Path):
     return nbformat.read(path, as_version=4)
@@ -103,7 +94,10 @@ def test_standard_opening(notebook):
         f"{path.name}: cell 4 must be exactly the Colab badge for {cnnkit.REPO_URL}"
     )
     assert setup.cell_type == "code"
-    assert setup.source.strip() == SETUP_CELL, f"{path.name}: cell 5 must be the setup cell"
+    assert setup.source.strip() == course.setup_cell(), (
+        f"{path.name}: cell 5 must be the setup cell of cnnkit.course.setup_cell(); "
+        "`python -m cnnkit links` writes it"
+    )
 
 
 def test_code_cells_are_python(notebook):
