@@ -189,8 +189,10 @@ def numbered_headings(path: Path) -> set[int]:
     }
 
 
+_N = r"\d+(?![\d,]*,\d{3}\b)(?!\d)"  # a section number, not the 1 of "to 1,000"
 SECTION_REF = re.compile(
-    r"\b[Ss]ections?\s+(\d+(?:\s*(?:[-\u2013/,&]|\band\b|\bor\b|\bto\b)\s*\d+)*)\b|\u00a7\s*(\d+)"
+    rf"\b[Ss]ections?\s+({_N}(?:\s*(?:[-\u2013/,&]|\band\b|\bor\b|\bto\b)\s*{_N})*)\b"
+    r"|\u00a7\s*(\d+)"
 )
 NAMED_AFTER = re.compile(r"^\s*(?:of|in)\s+(?:notebook\s+)?\[?`?(\d{2})(?:_[a-z0-9_]*)?\b")
 NAMED_BEFORE = re.compile(
@@ -509,6 +511,7 @@ def test_lint_finds_a_section_reference_to_a_missing_heading(tmp_path):
         ("md", "## 1. Grids\n## 2. IoU"),
         ("md", "Anchors (section 6); sections 1-2 are fine; section 2 of `04_lenet` too."),
         ("md", "But see `04_lenet`, section 3, and sections 1/2/5."),
+        ("md", "Lower `n` in section 2 to 1,000 images; sections 1 and 2, 1,000 more."),
     )
     problems = _lint(path)
     assert len(problems) == 3, problems
