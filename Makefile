@@ -28,9 +28,9 @@ lab: $(VENV)/.installed $(LAB_SETTINGS)
 
 # The course as a static site in build/site/: every notebook executed (fast mode; FULL=1 for
 # the full recipes, with CNNKIT_DATA_DIR pointing at real data), with its figures, the course
-# table and the instructor guide.
+# table and the instructor guide. ONLY=04,06 builds those notebooks' pages only.
 site: $(VENV)/.installed
-	$(PY) -m cnnkit.website --out build/site $(if $(filter 1,$(FULL)),--full)
+	$(PY) -m cnnkit.website --out build/site $(if $(filter 1,$(FULL)),--full) $(if $(ONLY),--only $(ONLY))
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 from .course import NotebookResult, find_notebooks, run_course, select
 
@@ -155,7 +156,7 @@ def build_site(
     Args:
         executed: executed copies of the course notebooks (``NN_name.ipynb``, with outputs),
             in course order.
-        out_dir: the site's folder; pages are written over what is there.
+        out_dir: the site's folder; the pages of a previous build are replaced.
         root: the repository root, where ``README.md`` (the course table) and
             ``docs/instructor/*.md`` (the instructor guide, rendered as far as it exists) are.
         results: the runs that produced ``executed``, for the index's build line.
@@ -167,6 +168,8 @@ def build_site(
     root = Path(root)
     out = Path(out_dir)
     (out / "instructor").mkdir(parents=True, exist_ok=True)
+    for stale in [*out.glob("*.html"), *(out / "instructor").glob("*.html")]:
+        stale.unlink()  # pages of a previous build that this one may not write again
     executed = [Path(p) for p in executed]
     guide_files = sorted((root / "docs" / "instructor").glob("*.md"))
     notebook_pages = [f"{p.stem}.html" for p in executed]
@@ -242,10 +245,10 @@ def build_site(
         lines += ["The [instructor guide](docs/instructor/README.md) has a page per notebook.", ""]
     index = _relink(_markdown("\n".join(lines)), "README.md", "index.html", pages)
     if results:
-        passed = sum(r.ok for r in results)
+        failed = [r.name for r in results if _broke(r)]
+        passed = len(results) - len(failed)
         modes = " and ".join(sorted({r.mode for r in results if r.mode})) or "fast"
         report = f' (<a href="{html.escape(run_report)}">run report</a>)' if run_report else ""
-        failed = [r.name for r in results if not r.ok]
         index += (
             f'<p class="build">Built {time.strftime("%Y-%m-%d")} by running the notebooks in '
             f"{html.escape(modes)} mode: {passed} of {len(results)} ran without error"
@@ -256,6 +259,23 @@ def build_site(
     )
     (out / "index.html").write_text(text, encoding="utf-8")
     return out / "index.html"
+
+
+def _broke(result: NotebookResult) -> bool:
+    """A cell failed or the kernel died; a notebook that only ran past the fast-mode time or
+    memory budget (a busy machine) still gives a complete page."""
+    return result.failed_cell is not None or (result.error is not None and not result.over_budget)
+
+
+def _point_report_at_pages(run_dir: Path, stems: Sequence[str]) -> None:
+    """The run report links the site's notebook pages instead of its own HTML copies, which
+    are dropped (their links point into the repository, which the site does not hold)."""
+    report = run_dir / "index.html"
+    text = report.read_text(encoding="utf-8")
+    for stem in stems:
+        (run_dir / f"{stem}.html").unlink(missing_ok=True)
+        text = text.replace(f'href="{quote(stem)}.html"', f'href="../{quote(stem)}.html"')
+    report.write_text(text, encoding="utf-8")
 
 
 def check_site(site_dir: str | os.PathLike) -> list[str]:
@@ -325,11 +345,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     index = build_site(executed, out, root=args.root, results=results, run_report=run_report)
+    if results:
+        _point_report_at_pages(out / "run", [r.output.stem for r in results])
     problems = check_site(out)
     for problem in problems:
         print(f"broken: {problem}", file=sys.stderr)
     print(f"site: {index}")
-    failed = [r.name for r in results or [] if not r.ok]
+    failed = [r.name for r in results or [] if _broke(r)]
     if failed:
         print(f"failed notebooks: {', '.join(failed)}", file=sys.stderr)
     return 1 if problems or failed else 0

@@ -101,6 +101,9 @@ def test_site_pages_link_to_each_other_and_embed_figures(repo):
     assert '<a href="00_setup.html">00_setup.ipynb</a>' in home
     assert '<a href="instructor/index.html">instructor guide</a>' in home
     assert "## Data" not in home and "the environment" in home
+    website.build_site(executed[:1], site, root=root)  # a rebuild drops pages no longer built
+    assert not (site / "01_tensors.html").exists()
+    assert website.check_site(site) == []
 
 
 def test_check_site_finds_broken_links_and_file_images(repo):
@@ -151,5 +154,7 @@ def test_website_command_executes_and_builds(tmp_path, capsys):
     assert re.search(r'<img[^>]+src="data:image/png;base64,', page)
     home = (site / "index.html").read_text()
     assert "1 of 1 ran without error" in home and 'href="run/index.html"' in home
+    report = (site / "run" / "index.html").read_text()
+    assert 'href="../00_plot.html"' in report and not (site / "run" / "00_plot.html").exists()
     assert website.check_site(site) == []
     assert website.main([*args, "--only", "07"]) == 2
