@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -176,6 +177,7 @@ class _Layer:
     shape: tuple | None = None  # output shape without the batch axis
     activations: tuple[str, ...] = ()
     options: dict = field(default_factory=dict)
+    feeds: tuple = ()  # what its inputs come from, see _feeds
 
     @property
     def type(self) -> str:
@@ -235,17 +237,17 @@ def _flat_layers(model: keras.Model) -> list:
 
 
 def _consumers(flat: list) -> dict[int, list]:
-    """id(layer) -> the layers that take its output."""
+    """id(layer) -> the layers that take its output (each once, at any of their calls)."""
     taken: dict[int, list] = {}
     for layer in flat:
-        try:
-            inputs = _tensors(layer.input)
-        except (AttributeError, ValueError):
-            continue
-        for tensor in inputs:
-            history = getattr(tensor, "_keras_history", None)
-            if history is not None:
-                taken.setdefault(id(history.operation), []).append(layer)
+        for node in getattr(layer, "_inbound_nodes", []):
+            for tensor in _tensors(list(node.input_tensors)):
+                history = getattr(tensor, "_keras_history", None)
+                if history is None:
+                    continue
+                users = taken.setdefault(id(history.operation), [])
+                if all(user is not layer for user in users):
+                    users.append(layer)
     return taken
 
 
@@ -297,6 +299,50 @@ def _options(layer, names: Sequence[str]) -> dict:
     return {key: config[key] for key in names if key in config}
 
 
+def _producer(tensor) -> tuple[Any, tuple[str, ...]]:
+    """The layer a tensor comes from (looking through activations and dropout) and the
+    activations applied to it on the way, its own ``activation=`` first."""
+    applied: list[str] = []
+    while True:
+        history = getattr(tensor, "_keras_history", None)
+        operation = None if history is None else history.operation
+        if not isinstance(operation, _ACTIVATION_LAYERS + _PASS_THROUGH):
+            own = None if operation is None else _activation_name(operation)
+            return operation, tuple(([own] if own else []) + applied[::-1])
+        name = _activation_name(operation) if isinstance(operation, _ACTIVATION_LAYERS) else None
+        if name:
+            applied.append(name)
+        try:  # the node this tensor came from, also for a layer called more than once
+            tensor = operation._inbound_nodes[history.node_index].input_tensors[0]
+        except (AttributeError, IndexError):
+            return operation, tuple(applied[::-1])
+
+
+def _feeds(layer) -> tuple:
+    """What feeds a layer: per input, the producing layer's kind and the activations between."""
+    try:
+        inputs = _tensors(layer.input)
+    except (AttributeError, ValueError):
+        return ()
+    found = []
+    for tensor in inputs:
+        producer, applied = _producer(tensor)
+        if producer is None or isinstance(producer, layers.InputLayer):
+            kind = ("input",)
+        else:
+            kind = (type(producer).__name__, repr(sorted(_options(producer, _OPTIONS).items())))
+        found.append((kind, applied))
+    return tuple(sorted(found))
+
+
+def _feed_text(item: _Layer) -> str:
+    parts = []
+    for kind, applied in item.feeds:
+        source = "the model's input" if kind == ("input",) else f"a {kind[0]}"
+        parts.append(f"{source} after {' then '.join(applied)}" if applied else source)
+    return " and ".join(parts) or "nothing"
+
+
 def _describe(model: keras.Model) -> list[_Layer]:
     """The layers with weights and the shape-changing layers of a model, in graph order."""
     flat = _flat_layers(model)
@@ -314,6 +360,7 @@ def _describe(model: keras.Model) -> list[_Layer]:
                     shape=_output_shape(layer),
                     activations=_activations(layer, consumers),
                     options=_options(layer, _OPTIONS),
+                    feeds=_feeds(layer),
                 )
             )
         elif _is_structural(layer):
@@ -323,6 +370,7 @@ def _describe(model: keras.Model) -> list[_Layer]:
                     "shape",
                     shape=_output_shape(layer),
                     options=_options(layer, _POOL_OPTIONS),
+                    feeds=_feeds(layer),
                 )
             )
     return described
@@ -498,6 +546,23 @@ def _segments(described: list[_Layer]) -> tuple[list[_Layer], list[list[_Layer]]
     return weights, segments
 
 
+def _wiring_difference(mine: list[_Layer], theirs: list[_Layer]) -> str | None:
+    """For the same layers in another order: the first layer fed differently, if any."""
+    unmatched = Counter((_signature(t), t.feeds) for t in theirs)
+    for item in mine:
+        key = (_signature(item), item.feeds)
+        if unmatched[key]:
+            unmatched[key] -= 1
+            continue
+        other = next(t for t in theirs if _signature(t) == _signature(item))
+        whose = _label(item, "your")
+        return (
+            f"{whose} takes {_feed_text(item)}, while the reference's {item.type} with the "
+            f"same settings takes {_feed_text(other)}: check which tensor you call it on"
+        )
+    return None
+
+
 def _signature(item: _Layer) -> tuple:
     return (
         item.type,
@@ -609,7 +674,10 @@ def _forward(
 ) -> str | None:
     """Run both models on the same random batch with the reference's weights in the candidate."""
     rng = np.random.default_rng(0)
-    batch = [rng.random((2, *shape), dtype=np.float32) for shape in _shapes(reference.inputs)]
+    # Normal, not uniform in [0, 1): negative inputs tell a ReLU from no activation.
+    batch = [
+        rng.standard_normal((2, *shape), dtype=np.float32) for shape in _shapes(reference.inputs)
+    ]
     feed = batch[0] if len(batch) == 1 else batch
     pairs = [(m.layer, t.layer) for m, t in zip(mine, theirs, strict=True) if m.kind == "weights"]
     saved = [layer.get_weights() for layer, _ in pairs]
@@ -663,8 +731,10 @@ def _compare(candidate: keras.Model, reference: keras.Model) -> None:
     mine, theirs = _describe(candidate), _describe(reference)
     problem = _first_difference(mine, theirs)
     aligned = problem is None
-    if problem and sorted(map(_signature, mine)) == sorted(map(_signature, theirs)):
-        problem = None  # the same layers, with branches written in another order
+    if aligned or sorted(map(_signature, mine)) == sorted(map(_signature, theirs)):
+        # The same layers, maybe in another graph order (branches written in another
+        # order): equal when every layer is also fed the same way.
+        problem = _wiring_difference(mine, theirs)
     if problem:
         raise AssertionError(problem)
     mine_out, theirs_out = _shapes(candidate.outputs), _shapes(reference.outputs)
@@ -693,6 +763,7 @@ def model(
     layers that hold weights in graph order (type; filters or units; kernel size; bias;
     strides; padding; input depth; output shape; parameters; the activation that follows)
     with the pooling, flatten and merge layers between them (type, pool size, output shape);
+    which layer feeds each of them (so a branch called on the wrong tensor is named);
     the output shapes; the parameter totals; and a forward pass on a random batch of 2 with
     the reference's weights copied into the candidate (its own weights are put back after),
     whose outputs must equal the reference's within a relative 1e-3. An activation may be a

@@ -246,3 +246,31 @@ def test_unanswered_and_wrong_answers(capsys):
         check.answer("q", "valid", "same")
     with pytest.raises(ValueError, match=r"`expected` must be the right answer"):
         check.answer("q", 1, None)
+
+
+def _projection(x, *, source="activated", shortcut_first=False):
+    activated = layers.Activation("relu")(layers.BatchNormalization()(x))
+    project = layers.Conv2D(8, 1, strides=2, use_bias=False)
+    shortcut = project(activated if source == "activated" else x) if shortcut_first else None
+    y = layers.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(activated)
+    if shortcut is None:
+        shortcut = project(activated if source == "activated" else x)
+    return layers.Add()([y, shortcut])
+
+
+def test_block_with_branches_in_another_order_must_still_be_wired_the_same(capsys):
+    def swapped(x):
+        return _projection(x, shortcut_first=True)
+
+    def from_input(x):
+        return _projection(x, source="input", shortcut_first=True)
+
+    assert check.block(swapped, _projection, (8, 8, 4))
+    assert capsys.readouterr().out == "your block: correct\n"
+    with pytest.raises(
+        AssertionError,
+        match=r"^your block: your \d\w\w Conv2D \(\w+\) takes the model's input, while the "
+        r"reference's Conv2D with the same settings takes a BatchNormalization after relu: "
+        r"check which tensor you call it on$",
+    ):
+        check.block(from_input, _projection, (8, 8, 4))
