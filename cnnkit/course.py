@@ -460,7 +460,7 @@ def run_notebook(
 
     client = NotebookClient(
         nb,
-        timeout=limit,
+        timeout=round(limit),  # nbclient 0.10 (Colab's) takes whole seconds only
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
         on_notebook_start=on_start,
