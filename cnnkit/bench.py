@@ -18,13 +18,14 @@ import json
 import os
 import platform
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .memory import PeakMemory
 
 __all__ = ["DEFAULT_MODELS", "RECIPES", "main", "markdown_table", "recipe", "run"]
 
@@ -99,32 +100,6 @@ def recipe(model: str, budget: str) -> dict[str, Any]:
     return dict(RECIPES[model][budget])
 
 
-class _PeakRSS:
-    """Sample this process's resident memory in a background thread; ``peak_mb`` is the max."""
-
-    def __init__(self, every_s: float = 0.05):
-        import psutil
-
-        self._process = psutil.Process()
-        self._every = every_s
-        self._stop = threading.Event()
-        self.peak_mb = self._process.memory_info().rss / 2**20
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self):
-        while not self._stop.wait(self._every):
-            self.peak_mb = max(self.peak_mb, self._process.memory_info().rss / 2**20)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak_mb = max(self.peak_mb, self._process.memory_info().rss / 2**20)
-
-
 def _machine() -> dict[str, Any]:
     import keras
 
@@ -186,6 +161,7 @@ def _bench_one(
 
     from . import data as cdata
     from . import train
+    from .train.fitting import make_optimizer, resolve_jit_compile
 
     plan = {**recipe(name, budget), **{k: v for k, v in overrides.items() if v is not None}}
     data = cdata.load(plan["dataset"], data_dir=data_dir, limit=plan["limit"], seed=seed)
@@ -194,7 +170,7 @@ def _bench_one(
     epochs, batch_size = plan["epochs"], plan["batch_size"]
 
     progress.set_description(f"{name}: cnnkit fit")
-    with _PeakRSS() as rss:
+    with PeakMemory(interval=0.05, high_water_mark=False) as peak:
         model = _build(name, data, seed, plan["model_args"])
         clock: list[float] = []
         cpu_clock: list[float] = []
@@ -241,7 +217,7 @@ def _bench_one(
         "epoch_s": [round(float(s), 2) for s in np.diff([start, *clock])],
         "train_images_per_s": round(len(data.x_train) / float(np.median(steady)), 1),
         "infer_images_per_s": round(infer, 1),
-        "peak_rss_mb": round(rss.peak_mb, 1),
+        "peak_rss_mb": round(peak.mib, 1),
     }
     del model
     keras.backend.clear_session()
@@ -252,10 +228,10 @@ def _bench_one(
         plain = _build(name, data, seed, plan["model_args"])
         plain.compile(
             # the same optimizer at a constant rate: plain Keras has no schedule by default
-            optimizer=train._make_optimizer(plan["optimizer"], plan["learning_rate"]),
+            optimizer=make_optimizer(plan["optimizer"], plan["learning_rate"]),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
-            jit_compile=train._resolve_jit(None),  # the same kernels as cnnkit's fit
+            jit_compile=resolve_jit_compile(None),  # the same kernels as cnnkit's fit
         )
         plain_clock: list[float] = []
         plain_cpu_clock: list[float] = []
@@ -319,9 +295,9 @@ def run(
     """
     from tqdm.auto import tqdm
 
-    from .env import _silence, mode
+    from .env import mode, silence
 
-    _silence()
+    silence()
     budget = budget or mode()
     unknown = [m for m in models if m not in RECIPES]
     if unknown or not models:

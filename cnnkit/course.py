@@ -14,14 +14,13 @@ from __future__ import annotations
 import html
 import os
 import re
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-import psutil
+from .memory import PeakMemory
 
 __all__ = [
     "FAST_MAX_BYTES",
@@ -30,9 +29,7 @@ __all__ = [
     "PeakMemory",
     "binder_badge",
     "binder_url",
-    "COLAB_PACKAGES",
     "colab_badge",
-    "colab_commands",
     "colab_url",
     "find_notebooks",
     "install_line",
@@ -41,7 +38,6 @@ __all__ = [
     "run_course",
     "run_notebook",
     "select",
-    "setup_cell",
     "update_links",
     "write_index",
 ]
@@ -120,57 +116,6 @@ def install_line() -> str:
     return f"cnnkit @ git+{_repo_url()}"
 
 
-COLAB_PACKAGES = "/tmp/colab-packages.txt"
-"""Where the setup cell lists the packages Colab has, as pip constraints, before installing."""
-
-
-def colab_commands(requirement: str | None = None) -> list[str]:
-    """The two shell commands the setup cell runs in Colab, in order.
-
-    The first lists every installed distribution as ``name==version`` (cnnkit itself left
-    out, so a rerun can reinstall it) into :data:`COLAB_PACKAGES`; the second installs the kit
-    with that list as pip constraints. pip may then only add what Colab lacks (ipycanvas);
-    it never upgrades or downgrades TensorFlow, Keras, numpy or anything else Colab ships, and
-    stops with a resolver error rather than break the runtime. ``make test-colab`` runs the
-    same commands against Colab's pip freeze.
-
-    Args:
-        requirement: what to install; None gives :func:`install_line` (``"."`` installs a
-            checkout, as the Colab-stack job does).
-    """
-    return [
-        f"pip list --format=freeze | grep -v '^cnnkit==' > {COLAB_PACKAGES}",
-        f'pip install -q -c {COLAB_PACKAGES} "{requirement or install_line()}"',
-    ]
-
-
-def setup_cell() -> str:
-    """The source of every notebook's setup cell (its first code cell).
-
-    In Colab it installs the kit with :func:`colab_commands`; everywhere else it only imports
-    cnnkit and calls ``cnnkit.setup()``. ``python -m cnnkit links`` writes it into every
-    notebook; the structure test (``tests/test_notebooks.py``) fails on any other text.
-    """
-    listing, install = colab_commands()
-    return (
-        "import sys\n"
-        "\n"
-        'if "google.colab" in sys.modules:  # Colab: add the course kit, keep Colab\'s packages\n'
-        f"    !{listing}\n"
-        f"    %{install}\n"
-        "\n"
-        "import cnnkit\n"
-        "\n"
-        "cnnkit.setup()"
-    )
-
-
-def _is_setup_cell(cell) -> bool:
-    return cell.cell_type == "code" and (
-        "google.colab" in cell.source or "cnnkit.setup()" in cell.source
-    )
-
-
 _LINKS = (
     # A link to some GitHub repository, and what it becomes for the configured one.
     (
@@ -202,12 +147,10 @@ def update_links(
     *,
     check: bool = False,
 ) -> list[Path]:
-    """Point Colab badges and Binder buttons at ``cnnkit.REPO_URL``; rewrite setup cells.
+    """Point Colab badges, Binder buttons and Colab install lines at ``cnnkit.REPO_URL``.
 
     The one place to change for a fork is ``REPO_URL`` in ``cnnkit/__init__.py``; this
-    rewrites the copies of it in the notebooks (badge cell) and the README, and replaces each
-    notebook's setup cell (its first code cell that checks for Colab or calls
-    ``cnnkit.setup()``) with :func:`setup_cell` as a whole.
+    rewrites the copies of it in the notebooks (badge cell, setup cell) and the README.
 
     Args:
         notebooks: ``.ipynb`` files to update.
@@ -223,9 +166,8 @@ def update_links(
     for path in map(Path, notebooks):
         nb = nbformat.read(path, as_version=4)
         changed = False
-        setup = next((cell for cell in nb.cells if _is_setup_cell(cell)), None)
         for cell in nb.cells:
-            new = setup_cell() if cell is setup else _relink(cell.source)
+            new = _relink(cell.source)
             changed |= new != cell.source
             cell.source = new
         if changed:
@@ -272,66 +214,6 @@ def select(notebooks: Sequence[Path], only: str | Iterable[str] | None) -> list[
             f"{', '.join(sorted(known)) or 'none'}. Received: only={only!r}"
         )
     return [p for p in notebooks if _NOTEBOOK_NAME.match(p.name).group(1) in numbers]
-
-
-class PeakMemory:
-    """Sample the resident memory of a process and its children in a background thread.
-
-    On Linux the kernel's own high-water mark (``VmHWM``) is read as well, so a spike between
-    two samples is not missed for the main process.
-
-    Example::
-
-        with PeakMemory(pid) as peak:
-            ...  # run cells in the kernel with this pid
-        peak.bytes  # largest RSS seen, in bytes
-    """
-
-    def __init__(self, pid: int, *, interval: float = 0.1):
-        self.pid = pid
-        self.interval = interval
-        self.bytes = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="cnnkit-peak-memory", daemon=True)
-
-    def sample(self) -> int:
-        """Measure once and return the peak so far, in bytes."""
-        try:
-            process = psutil.Process(self.pid)
-            total = process.memory_info().rss
-            for child in process.children(recursive=True):
-                try:
-                    total += child.memory_info().rss
-                except psutil.Error:
-                    continue
-        except psutil.Error:
-            return self.bytes
-        self.bytes = max(self.bytes, total, _high_water_mark(self.pid))
-        return self.bytes
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.sample()
-
-    def __enter__(self) -> PeakMemory:
-        self.sample()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.sample()
-        self._stop.set()
-        self._thread.join()
-
-
-def _high_water_mark(pid: int) -> int:
-    """``VmHWM`` of ``/proc/<pid>/status`` in bytes (Linux); 0 where it is not available."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
-    return int(match.group(1)) * 1024 if match else 0
 
 
 _KEY_FIGURE = re.compile(
@@ -460,7 +342,7 @@ def run_notebook(
 
     client = NotebookClient(
         nb,
-        timeout=round(limit),  # nbclient 0.10 (Colab's) takes whole seconds only
+        timeout=limit,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
         on_notebook_start=on_start,

@@ -36,6 +36,7 @@ __all__ = [
     "mode",
     "set_seed",
     "setup",
+    "silence",
     "strategy",
 ]
 
@@ -178,7 +179,7 @@ def strategy():
     return tf.distribute.get_strategy()
 
 
-def _silence() -> None:
+def silence() -> None:
     """Hide the startup noise a learner should not see (TensorFlow's C++ and Python logs).
 
     TensorFlow's C++ runtime logs a few lines (oneDNN, CUDA drivers) straight to file
@@ -234,7 +235,7 @@ def setup(seed: int = 42) -> None:
     Returns nothing, so a notebook's setup cell shows just the line; :func:`doctor` returns
     the same facts as a dict.
     """
-    _silence()
+    silence()
     set_seed(seed)
     facts = _facts()
     where = " (Colab)" if facts["colab"] else " (Binder)" if facts["binder"] else ""

@@ -15,7 +15,18 @@ import keras
 import pandas as pd
 from keras import layers
 
-__all__ = ["compare", "count_macs", "layer_table"]
+__all__ = ["CONV_TYPES", "activated_layer", "compare", "count_macs", "layer_output", "layer_table"]
+
+CONV_TYPES = (layers.Conv2D, layers.DepthwiseConv2D, layers.SeparableConv2D)
+"""The 2-D convolutions whose filters and feature maps the figures show."""
+
+_ACTIVATION_TYPES = (
+    layers.Activation,
+    layers.ReLU,
+    layers.LeakyReLU,
+    layers.ELU,
+    layers.PReLU,
+)
 
 _TRANSPOSED = (layers.Conv1DTranspose, layers.Conv2DTranspose, layers.Conv3DTranspose)
 _SEPARABLE = (layers.SeparableConv1D, layers.SeparableConv2D)
@@ -210,3 +221,37 @@ def compare(models: Sequence[keras.Model] | Mapping[str, keras.Model]) -> pd.Dat
         for name, model in items
     }
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def layer_output(layer: keras.layers.Layer):
+    """The symbolic output of a layer in the model that holds it.
+
+    For a nested model (a pretrained base inside a classifier) ``layer.output`` is the base's
+    own inner tensor, unconnected to the outer input; the node of the outer call holds the
+    connected one.
+    """
+    if isinstance(layer, keras.Model) and layer._inbound_nodes:
+        return layer._inbound_nodes[0].output_tensors[0]
+    return layer.output
+
+
+def activated_layer(model: keras.Model, layer: keras.layers.Layer) -> keras.layers.Layer:
+    """The layer itself, or the activation layer(s) right after it that take its output.
+
+    Builders that write CONV and ReLU as two layers (as the slides draw them) keep the
+    rectified maps in the ReLU layer; those are what the layer "detects".
+    """
+    model_layers = model.layers
+    index = model_layers.index(layer)
+    while index + 1 < len(model_layers):
+        follower = model_layers[index + 1]
+        if not isinstance(follower, _ACTIVATION_TYPES):
+            break
+        try:
+            connected = follower.input is layer_output(model_layers[index])
+        except (AttributeError, ValueError):
+            connected = False
+        if not connected:
+            break
+        index += 1
+    return model_layers[index]

@@ -19,7 +19,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn import metrics
 
-from .viz import _predict
+from .display import png
+from .preprocessing import class_probabilities
 
 __all__ = [
     "Evaluation",
@@ -74,7 +75,9 @@ def _pair(y_true, y_pred, class_names) -> tuple[np.ndarray, np.ndarray, list[str
     return y_true, y_pred, class_names
 
 
-def classification_report(y_true, y_pred, class_names: Sequence[str] | None = None) -> pd.DataFrame:
+def classification_report(
+    y_true, y_pred, *, class_names: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Precision, recall, F1 and support per class, with accuracy and averages.
 
     A thin DataFrame view of ``sklearn.metrics.classification_report``: every class of
@@ -116,8 +119,8 @@ def classification_report(y_true, y_pred, class_names: Sequence[str] | None = No
 def confusion_matrix(
     y_true,
     y_pred,
-    class_names: Sequence[str] | None = None,
     *,
+    class_names: Sequence[str] | None = None,
     normalize: str | None = None,
 ) -> np.ndarray:
     """The confusion matrix: row = true class, column = predicted class.
@@ -153,8 +156,8 @@ def _check_normalize(normalize) -> None:
 def plot_confusion_matrix(
     y_true,
     y_pred,
-    class_names: Sequence[str] | None = None,
     *,
+    class_names: Sequence[str] | None = None,
     normalize: str | None = None,
     ax=None,
     cmap: str = "Blues",
@@ -173,7 +176,7 @@ def plot_confusion_matrix(
 
     See notebooks/04_lenet_mnist.ipynb.
     """
-    matrix = confusion_matrix(y_true, y_pred, class_names, normalize=normalize)
+    matrix = confusion_matrix(y_true, y_pred, class_names=class_names, normalize=normalize)
     names = class_names if class_names is not None else [str(k) for k in range(len(matrix))]
     k = len(names)
     own = ax is None
@@ -239,19 +242,17 @@ class Evaluation:
     def _ipython_display_(self) -> None:
         from IPython.display import Markdown, display
 
-        from .viz import _png
-
         display(Markdown(f"**{self.summary()}**"))
         display(self.report.round(3))
-        display(_png(self.figure))
+        display(png(self.figure))
 
 
 def evaluate(
     model,
     x,
     y,
-    class_names: Sequence[str] | None = None,
     *,
+    class_names: Sequence[str] | None = None,
     batch_size: int = 256,
     normalize: str | None = "true",
 ) -> Evaluation:
@@ -275,7 +276,7 @@ def evaluate(
     See notebooks/04_lenet_mnist.ipynb.
     """
     _check_normalize(normalize)
-    probabilities = _predict(model, x, batch_size=batch_size)
+    probabilities = class_probabilities(model, x, batch_size=batch_size)
     if class_names is None:
         class_names = [str(k) for k in range(probabilities.shape[1])]
     class_names = [str(name) for name in class_names]
@@ -288,9 +289,9 @@ def evaluate(
     y_true, y_pred, class_names = _pair(y, y_pred, class_names)
     return Evaluation(
         accuracy=float(metrics.accuracy_score(y_true, y_pred)),
-        report=classification_report(y_true, y_pred, class_names),
-        confusion=confusion_matrix(y_true, y_pred, class_names),
-        figure=plot_confusion_matrix(y_true, y_pred, class_names, normalize=normalize),
+        report=classification_report(y_true, y_pred, class_names=class_names),
+        confusion=confusion_matrix(y_true, y_pred, class_names=class_names),
+        figure=plot_confusion_matrix(y_true, y_pred, class_names=class_names, normalize=normalize),
         y_true=y_true,
         y_pred=y_pred,
         probabilities=probabilities.astype(np.float32),

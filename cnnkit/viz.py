@@ -9,13 +9,12 @@ Single-panel functions take ``ax=None``; each returns its matplotlib Figure and 
 each one exactly once: as a cell's last value, or with ``display(fig)``; a script saves it with
 ``fig.savefig(...)``.
 
-Models see images as ``cnnkit.train.prepare`` makes them, the scaling training feeds: uint8
+Models see images as ``cnnkit.preprocessing.prepare`` makes them, the scaling training feeds: uint8
 pixels become float32 in [0, 1]; float inputs pass unchanged.
 """
 
 from __future__ import annotations
 
-import io
 import math
 import shutil
 import warnings
@@ -26,10 +25,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from .train import predict, prepare
+from .display import displayable
+from .inspect import CONV_TYPES, activated_layer, layer_output
+from .preprocessing import class_probabilities, prepare, two_columns
 
 __all__ = [
-    "LivePlot",
     "feature_maps",
     "grad_cam",
     "misclassified",
@@ -43,35 +43,11 @@ __all__ = [
     "show_predictions",
 ]
 
-_CONV_TYPES = (
-    keras.layers.Conv2D,
-    keras.layers.DepthwiseConv2D,
-    keras.layers.SeparableConv2D,
-)
 _RIGHT, _WRONG = "#1a7f37", "#cf222e"  # green and red that stay readable on white
 _MAX_STACK = 40  # layers plot_model's fallback draws before it elides the middle
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _displayable(image: np.ndarray) -> np.ndarray:
-    """(H, W) or (H, W, 3) float in [0, 1] for imshow, from uint8 or float of any range."""
-    image = np.asarray(image)
-    if image.ndim == 3 and image.shape[-1] == 1:
-        image = image[..., 0]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] != 3):
-        raise ValueError(
-            "Images must have shape (H, W), (H, W, 1) or (H, W, 3). "
-            f"Received: an image of shape {image.shape}"
-        )
-    if image.dtype == np.uint8:
-        return image.astype(np.float32) / 255.0
-    image = image.astype(np.float32)
-    low, high = float(image.min()), float(image.max())
-    if low >= 0.0 and high <= 1.0:
-        return image
-    return (image - low) / (high - low) if high > low else np.zeros_like(image)
 
 
 def _batch(x, argument: str = "x") -> np.ndarray:
@@ -145,22 +121,10 @@ def _ensure_called(model) -> None:
         )
 
 
-def _output(layer):
-    """The symbolic output of a layer in the model that holds it.
-
-    For a nested model (a pretrained base inside a classifier) ``layer.output`` is the base's
-    own inner tensor, unconnected to the outer input; the node of the outer call holds the
-    connected one.
-    """
-    if isinstance(layer, keras.Model) and layer._inbound_nodes:
-        return layer._inbound_nodes[0].output_tensors[0]
-    return layer.output
-
-
 def _is_spatial(layer) -> bool:
     """True for a layer whose output is a 4-D (batch, h, w, channels) feature map."""
     try:
-        return len(_output(layer).shape) == 4
+        return len(layer_output(layer).shape) == 4
     except (AttributeError, ValueError, IndexError):
         return False
 
@@ -168,7 +132,7 @@ def _is_spatial(layer) -> bool:
 def _probe(model, layers, extra=()):
     """A model from the input to the given layers' outputs (and any extra tensors)."""
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-    return keras.Model(inputs, [_output(layer) for layer in layers] + list(extra))
+    return keras.Model(inputs, [layer_output(layer) for layer in layers] + list(extra))
 
 
 def _find_layer(model, layer):
@@ -183,41 +147,10 @@ def _find_layer(model, layer):
         ) from None
 
 
-_ACTIVATION_TYPES = (
-    keras.layers.Activation,
-    keras.layers.ReLU,
-    keras.layers.LeakyReLU,
-    keras.layers.ELU,
-    keras.layers.PReLU,
-)
-
-
-def _activated(model, layer):
-    """The layer itself, or the activation layer(s) right after it that take its output.
-
-    Builders that write CONV and ReLU as two layers (as the slides draw them) keep the
-    rectified maps in the ReLU layer; those are what the layer "detects".
-    """
-    layers = model.layers
-    index = layers.index(layer)
-    while index + 1 < len(layers):
-        follower = layers[index + 1]
-        if not isinstance(follower, _ACTIVATION_TYPES):
-            break
-        try:
-            connected = follower.input is _output(layers[index])
-        except (AttributeError, ValueError):
-            connected = False
-        if not connected:
-            break
-        index += 1
-    return layers[index]
-
-
 def _last_conv(model):
     for layer in reversed(model.layers):
-        if isinstance(layer, (*_CONV_TYPES, keras.Model)) and _is_spatial(layer):
-            return _activated(model, layer)
+        if isinstance(layer, (*CONV_TYPES, keras.Model)) and _is_spatial(layer):
+            return activated_layer(model, layer)
     raise ValueError(
         "`model` has no convolutional layer with a 4-D output to explain; pass `layer=`. "
         f"Received: model {model.name!r} with layers {[layer.name for layer in model.layers]}"
@@ -230,9 +163,9 @@ def _last_conv(model):
 def show_images(
     x,
     y=None,
+    *,
     class_names: Sequence[str] | None = None,
     n: int = 16,
-    *,
     ncols: int | None = None,
     title: str | None = None,
 ) -> Figure:
@@ -259,7 +192,7 @@ def show_images(
     labels = _labels(y)
     fig, axes = _grid(n, ncols, extra_height=0.25 if labels is not None else 0.0)
     for i, ax in enumerate(axes[:n]):
-        ax.imshow(_displayable(x[i]), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.imshow(displayable(x[i]), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         if labels is not None:
             ax.set_title(_name(labels[i], class_names), fontsize=9)
     if title:
@@ -382,7 +315,7 @@ def show_filters(
 # --------------------------------------------------------------------------- feature maps
 
 
-def feature_maps(model, image, layers: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+def feature_maps(model, image, *, layers: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """The activations one image produces in the chosen layers.
 
     Args:
@@ -401,7 +334,7 @@ def feature_maps(model, image, layers: Sequence[str] | None = None) -> dict[str,
     _ensure_called(model)
     if layers is None:
         chosen = [
-            _activated(model, layer) for layer in model.layers if isinstance(layer, _CONV_TYPES)
+            activated_layer(model, layer) for layer in model.layers if isinstance(layer, CONV_TYPES)
         ]
         if not chosen:
             raise ValueError(
@@ -432,8 +365,8 @@ def feature_maps(model, image, layers: Sequence[str] | None = None) -> dict[str,
 def show_feature_maps(
     model,
     image,
-    layers: Sequence[str] | None = None,
     *,
+    layers: Sequence[str] | None = None,
     max_channels: int = 8,
     order: str = "strongest",
     maps: Mapping[str, np.ndarray] | None = None,
@@ -458,7 +391,7 @@ def show_feature_maps(
     """
     if order not in ("strongest", "first"):
         raise ValueError(f'`order` must be "strongest" or "first". Received: order={order!r}')
-    maps = dict(maps) if maps is not None else feature_maps(model, image, layers)
+    maps = dict(maps) if maps is not None else feature_maps(model, image, layers=layers)
     cols = min(max_channels, max(array.shape[-1] for array in maps.values()))
     rows = len(maps)
     fig = plt.figure(
@@ -468,7 +401,7 @@ def show_feature_maps(
     ax_input = fig.add_subplot(grid[:, 0])
     shown = np.asarray(image)
     shown = shown[0] if shown.ndim == 4 else shown
-    ax_input.imshow(_displayable(shown), cmap="gray", vmin=0, vmax=1)
+    ax_input.imshow(displayable(shown), cmap="gray", vmin=0, vmax=1)
     ax_input.set_title("input", fontsize=9)
     ax_input.set_axis_off()
     for i, (name, array) in enumerate(maps.items()):
@@ -542,7 +475,9 @@ def _class_evidence(tf, logits, class_index: int, kind: str | None):
     return logits[:, class_index]
 
 
-def grad_cam(model, image, layer: str | None = None, class_index: int | None = None) -> np.ndarray:
+def grad_cam(
+    model, image, *, layer: str | None = None, class_index: int | None = None
+) -> np.ndarray:
     """Grad-CAM: where in the image the evidence for a class lies (Selvaraju et al., 2017).
 
     The gradient of the class score with respect to a conv layer's feature maps, averaged
@@ -581,7 +516,7 @@ def grad_cam(model, image, layer: str | None = None, class_index: int | None = N
     if not _is_spatial(target):
         raise ValueError(
             "`layer` must output a (batch, h, w, channels) feature map. "
-            f"Received: layer={target.name!r} with output shape {_output(target).shape}"
+            f"Received: layer={target.name!r} with output shape {layer_output(target).shape}"
         )
     head, kind = _logit_head(model)
     probe = _probe(model, [target], [head.input if head is not None else model.outputs[0]])
@@ -612,9 +547,9 @@ def grad_cam(model, image, layer: str | None = None, class_index: int | None = N
 def show_grad_cam(
     model,
     image,
+    *,
     layer: str | None = None,
     class_index: int | None = None,
-    *,
     class_names: Sequence[str] | None = None,
     alpha: float = 0.6,
     ax=None,
@@ -634,12 +569,12 @@ def show_grad_cam(
     See notebooks/09_transfer_learning.ipynb.
     """
     x = _one_image(image, model)
-    probabilities = _two_columns(np.asarray(model.predict(x, verbose=0)))[0]
+    probabilities = two_columns(np.asarray(model.predict(x, verbose=0)))[0]
     if class_index is None:
         class_index = int(np.argmax(probabilities))
     heat = grad_cam(model, image, layer=layer, class_index=class_index)
     shown = np.asarray(image)
-    shown = _displayable(shown[0] if shown.ndim == 4 else shown)
+    shown = displayable(shown[0] if shown.ndim == 4 else shown)
     label = f"{_name(class_index, class_names)} (p={probabilities[class_index]:.2f})"
     own = ax is None
     if own:
@@ -740,104 +675,7 @@ def plot_history(history, *, ax=None, title: str | None = None) -> Figure:
     return fig
 
 
-def _png(fig: Figure, dpi: int = 90):
-    """The figure as an ``IPython.display.Image``: shows in any frontend, whatever the
-    matplotlib backend (the test suite runs kernels with Agg, which has no inline display)."""
-    from IPython.display import Image
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return Image(data=buffer.getvalue(), format="png")
-
-
-def _in_notebook() -> bool:
-    """True inside a Jupyter kernel (where display updates reach a frontend)."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
-class LivePlot(keras.callbacks.Callback):
-    """A Keras callback that redraws the learning curves in the notebook after each epoch.
-
-    The figure replaces its own previous output (one display handle, updated), so a long
-    run leaves a single plot, not a pile. Outside a notebook it only records the logs.
-
-    Args:
-        every: redraw after every ``every`` epochs (and at the end of training).
-        title: an optional figure title.
-        past: logs of epochs already trained (metric -> list), e.g. of a run resumed from a
-            checkpoint, so the curves start at epoch 1.
-
-    Attributes:
-        history: metric name -> list of per-epoch values seen so far.
-
-    See notebooks/04_lenet_mnist.ipynb.
-    """
-
-    def __init__(
-        self,
-        every: int = 1,
-        title: str | None = None,
-        past: Mapping[str, Sequence[float]] | None = None,
-    ):
-        super().__init__()
-        if every < 1:
-            raise ValueError(f"`every` must be a positive int. Received: every={every}")
-        self.every = every
-        self.title = title
-        self._past = {key: [float(v) for v in values] for key, values in (past or {}).items()}
-        self.history: dict[str, list[float]] = {}
-        self._handle = None
-
-    def on_train_begin(self, logs=None):
-        self.history = {key: list(values) for key, values in self._past.items()}
-        self._handle = None
-
-    def on_epoch_end(self, epoch, logs=None):
-        for key, value in (logs or {}).items():
-            self.history.setdefault(key, []).append(float(value))
-        if (epoch + 1) % self.every == 0:
-            self._draw()
-
-    def on_train_end(self, logs=None):
-        self._draw()
-
-    def _draw(self) -> None:
-        if not self.history or not _in_notebook():
-            return
-        from IPython.display import display
-
-        picture = _png(plot_history(self.history, title=self.title))
-        if self._handle is None:
-            self._handle = display(picture, display_id=True)
-        else:
-            self._handle.update(picture)
-
-
 # --------------------------------------------------------------------------- predictions
-
-
-def _two_columns(probabilities: np.ndarray) -> np.ndarray:
-    """One sigmoid unit, P(class 1) of shape (N, 1), as (N, 2) rows [P(class 0), P(class 1)]."""
-    if probabilities.ndim == 2 and probabilities.shape[1] == 1:
-        return np.concatenate([1.0 - probabilities, probabilities], axis=1)
-    return probabilities
-
-
-def _predict(model, x, batch_size: int = 256) -> np.ndarray:
-    """Class probabilities of shape (N, num_classes) (a sigmoid unit becomes two columns)."""
-    probabilities = predict(model, x, batch_size=batch_size)
-    probabilities = _two_columns(probabilities)
-    if probabilities.ndim != 2:
-        raise ValueError(
-            "`model` must output one row of class scores per image, shape (N, num_classes). "
-            f"Received: output shape {probabilities.shape}"
-        )
-    return probabilities
 
 
 def misclassified(model, x, y) -> np.ndarray:
@@ -854,7 +692,7 @@ def misclassified(model, x, y) -> np.ndarray:
     Returns:
         int64 indices into ``x``, shape (M,) for the M mistakes.
     """
-    return _misclassified(_predict(model, x), _labels(y))
+    return _misclassified(class_probabilities(model, x), _labels(y))
 
 
 def _misclassified(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -874,7 +712,7 @@ def _prediction_grid(x, labels, probabilities, indices, class_names, title) -> F
     for ax, i in zip(axes, indices, strict=False):
         predicted = int(np.argmax(probabilities[i]))
         right = predicted == labels[i]
-        ax.imshow(_displayable(x[i]), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.imshow(displayable(x[i]), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(
             f"pred {_name(predicted, class_names)} ({probabilities[i, predicted]:.0%})\n"
             f"true {_name(labels[i], class_names)}"
@@ -891,9 +729,9 @@ def show_predictions(
     model,
     x,
     y,
+    *,
     class_names: Sequence[str] | None = None,
     n: int = 16,
-    *,
     worst_first: bool = False,
 ) -> Figure:
     """Images with predicted label, confidence and true label (green right, red wrong).
@@ -914,7 +752,7 @@ def show_predictions(
     """
     x = _batch(x)
     labels = _labels(y)
-    probabilities = _predict(model, x)
+    probabilities = class_probabilities(model, x)
     if worst_first:
         indices = np.argsort(probabilities[np.arange(len(x)), labels], kind="stable")[:n]
     else:
@@ -925,7 +763,7 @@ def show_predictions(
 
 
 def show_misclassified(
-    model, x, y, class_names: Sequence[str] | None = None, n: int = 16
+    model, x, y, *, class_names: Sequence[str] | None = None, n: int = 16
 ) -> Figure:
     """The wrongly classified images, the most confident mistakes first.
 
@@ -940,7 +778,7 @@ def show_misclassified(
     """
     x = _batch(x)
     labels = _labels(y)
-    probabilities = _predict(model, x)
+    probabilities = class_probabilities(model, x)
     wrong = _misclassified(probabilities, labels)
     title = f"{len(wrong)} of {len(x)} images misclassified; the worst {min(n, len(wrong))}"
     return _prediction_grid(x, labels, probabilities, wrong[:n], class_names, title)
@@ -961,7 +799,7 @@ def _layer_rows(model) -> list[tuple[str, str, str]]:
     rows = []
     for layer in model.layers:
         try:
-            shape = str(tuple(_output(layer).shape[1:]))
+            shape = str(tuple(layer_output(layer).shape[1:]))
         except (AttributeError, ValueError):
             shape = "?"
         rows.append((layer.name, type(layer).__name__, shape))

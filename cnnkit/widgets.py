@@ -22,6 +22,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from . import conv, viz
+from .display import displayable, in_notebook, png
+from .inspect import CONV_TYPES, activated_layer
 
 __all__ = [
     "KERNELS",
@@ -222,7 +224,7 @@ def conv_explorer(image=None, *, static: bool | None = None):
     """
     picture = _gray(_default_photo() if image is None else image)
     if static is None:
-        static = not viz._in_notebook()
+        static = not in_notebook()
     if static:
         output, formula = _convolve(picture, KERNELS["sobel x"], 1, 1, 1)
         return _draw_conv(picture, KERNELS["sobel x"], output, formula, "sobel x")
@@ -259,7 +261,7 @@ def conv_explorer(image=None, *, static: bool | None = None):
         from IPython.display import display
 
         # The formula already sits in `formula_box` above the picture: don't draw it twice.
-        display(viz._png(_draw_conv(picture, weights, output, None, kernel.split(" (")[0])))
+        display(png(_draw_conv(picture, weights, output, None, kernel.split(" (")[0])))
 
     out = widgets.interactive_output(render, controls)
     left = widgets.VBox([controls["kernel"], controls["custom"]])
@@ -274,16 +276,16 @@ def _spatial_layer_names(model) -> list[str]:
     """Convolutions (after their activation layer, if any) and poolings, in model order."""
     pools = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
     chosen = {
-        viz._activated(model, layer).name if isinstance(layer, viz._CONV_TYPES) else layer.name
+        activated_layer(model, layer).name if isinstance(layer, CONV_TYPES) else layer.name
         for layer in model.layers
-        if isinstance(layer, (*viz._CONV_TYPES, *pools))
+        if isinstance(layer, (*CONV_TYPES, *pools))
     }
     return [layer.name for layer in model.layers if layer.name in chosen]
 
 
 def _draw_map(image, array, layer, channel) -> Figure:
     fig, (ax_in, ax_map) = plt.subplots(1, 2, figsize=(8, 3.8), layout="constrained")
-    ax_in.imshow(viz._displayable(image), cmap="gray", vmin=0, vmax=1)
+    ax_in.imshow(displayable(image), cmap="gray", vmin=0, vmax=1)
     ax_in.set_title("input", fontsize=10)
     values = array[..., channel]
     flat = float(values.max()) == float(values.min())
@@ -354,7 +356,7 @@ def feature_map_explorer(
         return cache[index]
 
     if static is None:
-        static = not viz._in_notebook()
+        static = not in_notebook()
     if static:
         return _draw_map(images[0], maps_of(0)[names[0]], names[0], 0)
 
@@ -380,7 +382,7 @@ def feature_map_explorer(
         state.update(map=array[..., channel], title=f"{layer}: channel {channel} of {k} ({h}x{w})")
         from IPython.display import display
 
-        display(viz._png(_draw_map(images[image], array, layer, channel)))
+        display(png(_draw_map(images[image], array, layer, channel)))
 
     out = widgets.interactive_output(render, controls)
     box = widgets.VBox([widgets.HBox(list(controls.values())), out])
@@ -496,7 +498,7 @@ def _render_strokes(strokes, side: int = _PAD_SIDE, width: int = _PEN_WIDTH) -> 
 
 def _top3(model, digit: np.ndarray) -> list[tuple[int, float]]:
     """The three most probable classes for one (H, W, 1) uint8 image, most probable first."""
-    from .train import prepare
+    from .preprocessing import prepare
 
     probabilities = np.asarray(model.predict(prepare(digit[None]), verbose=0))[0]
     order = np.argsort(probabilities, kind="stable")[::-1][:3]
@@ -594,7 +596,7 @@ def digit_pad(model, *, size: int = 28, static: bool | None = None):
 
     predict(_render_strokes(state["strokes"]))
     if static is None:
-        static = not viz._in_notebook()
+        static = not in_notebook()
     if static:
         return _draw_pad(state["drawing"], state["image"], state["top3"], class_names)
 

@@ -53,7 +53,7 @@ def network(tmp_path, monkeypatch):
 
     def fake_mobilenet_v2(**kwargs):
         calls["weights"].append(kwargs)
-        models = Path(data._keras_datasets()).parent / "models"
+        models = Path(data.cache.keras_datasets_dir()).parent / "models"
         models.mkdir(exist_ok=True)
         (models / WEIGHTS).write_bytes(b"weights")
 

@@ -50,7 +50,9 @@ def test_nms_equals_tf_image_on_random_cases():
         scores = rng.uniform(0, 1, size=n)
         iou_threshold = float(rng.choice([0.1, 0.3, 0.5, 0.7]))
         score_threshold = float(rng.choice([0.0, 0.2, 0.5]))
-        ours = detect.nms(boxes, scores, iou_threshold, score_threshold)
+        ours = detect.nms(
+            boxes, scores, iou_threshold=iou_threshold, score_threshold=score_threshold
+        )
         theirs = tf.image.non_max_suppression(
             _yxyx(boxes),
             scores.astype(np.float32),
@@ -77,7 +79,9 @@ def test_nms_per_class_equals_tf_image_run_per_class():
             ).numpy()
             expected += idx[kept].tolist()
         expected = sorted(expected, key=lambda i: -scores[i])
-        np.testing.assert_array_equal(detect.nms_per_class(boxes, scores, labels, 0.4), expected)
+        np.testing.assert_array_equal(
+            detect.nms_per_class(boxes, scores, labels, iou_threshold=0.4), expected
+        )
 
 
 def test_nms_keeps_other_classes_and_drops_duplicates():
@@ -120,7 +124,7 @@ def test_encode_decode_round_trip_one_object_per_cell():
             half = rng.uniform(0.1, 0.9, size=(len(cells), 2)) * np.minimum(room, 0.2)
             boxes = np.concatenate([centres - half, centres + half], axis=1)
             labels = rng.integers(0, 4, size=len(cells))
-            y = detect.encode_grid(boxes, labels, grid_size, num_classes=4)
+            y = detect.encode_grid(boxes, labels, grid_size=grid_size, num_classes=4)
             out_boxes, out_labels, out_scores = detect.decode_grid(y)
             order = np.lexsort((centres[:, 0], centres[:, 1]))
             back = np.lexsort(
@@ -143,8 +147,8 @@ def test_anchors_choose_best_shape_and_round_trip():
     boxes, labels, _ = detect.decode_grid(y)
     np.testing.assert_allclose(boxes, [wide, tall], atol=1e-6)
     np.testing.assert_array_equal(labels, [0, 2])
-    assert detect.count_collisions([wide, tall], 3, anchors) == 0
-    assert detect.count_collisions([wide, tall], 3) == 1
+    assert detect.count_collisions([wide, tall], grid_size=3, anchors=anchors) == 0
+    assert detect.count_collisions([wide, tall], grid_size=3) == 1
 
 
 def test_collision_keeps_first_object():
@@ -154,8 +158,8 @@ def test_collision_keeps_first_object():
     boxes, labels, _ = detect.decode_grid(y)
     np.testing.assert_allclose(boxes, [first], atol=1e-6)
     np.testing.assert_array_equal(labels, [0])
-    assert detect.count_collisions([first, second], 3) == 1
-    assert detect.count_collisions([first, second], 9) == 0
+    assert detect.count_collisions([first, second], grid_size=3) == 1
+    assert detect.count_collisions([first, second], grid_size=9) == 0
 
 
 def test_encode_grid_rejects_bad_arguments():
@@ -265,7 +269,7 @@ def test_shapes_detection_is_reproducible_and_labelled_exactly():
     np.testing.assert_array_equal(a.images, b.images)
     for boxes, labels, target in zip(a.boxes, a.labels, a.targets, strict=True):
         assert 1 <= len(boxes) <= 3
-        assert detect.count_collisions(boxes, 4) == 0
+        assert detect.count_collisions(boxes, grid_size=4) == 0
         decoded, decoded_labels, _ = detect.decode_grid(target)
         assert len(decoded) == len(boxes)
         assert set(decoded_labels.tolist()) == set(labels.tolist())
@@ -318,7 +322,9 @@ class _Oracle:
     def __init__(self, grids):
         self.grids = grids
 
-    def predict(self, images, verbose=0):
+    def predict(self, images, batch_size=None, verbose=0):
+        # detect() scales images by the kit's rule, as tiny_yolo (no Rescaling layer) expects.
+        assert images.dtype == np.float32 and images.min() >= 0.0 and images.max() <= 1.0
         out = self.grids[: len(images)].copy()
         out[0, 5, 5, 0] = [0.6, 0.5, 0.5, 1.0, 1.0, 1.0, 0.0, 0.0]  # a low-scoring false circle
         return out

@@ -300,13 +300,13 @@ def test_blocks_shapes_and_parameters():
     assert tuple(blocks.downsample_module(x, 10).shape) == (None, 7, 7, 18)
     assert tuple(blocks.conv_module(x, 5, 3, 2).shape) == (None, 8, 8, 5)
     # Depthwise separable: 3x3x8 depthwise + 8x16 pointwise, each followed by BN (4 per channel).
-    separable = keras.Model(x, blocks.depthwise_separable(x, 16, 2))
+    separable = keras.Model(x, blocks.depthwise_separable(x, 16, strides=2))
     assert separable.output_shape == (None, 8, 8, 16)
     assert separable.count_params() == 9 * 8 + 4 * 8 + 8 * 16 + 4 * 16
     full = keras.Model(x, blocks.depthwise_separable(x, 16, separable=False))
     assert full.count_params() == 9 * 8 * 16 + 4 * 16
     square = keras.Input((16, 16, 8))
-    residual = keras.Model(square, blocks.residual_module(square, 32, 2, reduce=True, name="r"))
+    residual = keras.Model(square, blocks.residual_module(square, 32, strides=2, reduce=True, name="r"))
     assert residual.output_shape == (None, 8, 8, 32)
     convs = [layer.name for layer in residual.layers if isinstance(layer, keras.layers.Conv2D)]
     assert convs == ["r_conv1", "r_conv2", "r_conv3", "r_shortcut"]
@@ -348,8 +348,8 @@ def test_blocks_shapes_and_parameters():
         (lambda: models.resnet((30, 30, 3)), r"divisible by 4.*Received: input_shape=\(30, 30"),
         (lambda: models.mobilenet(alpha=0), r"`alpha` must be a positive width multiplier"),
         (
-            lambda: blocks.residual_module(keras.Input((15, 15, 8)), 16, 2, reduce=True),
-            r"`stride` must divide.*multiples of 2.*Received: stride=2",
+            lambda: blocks.residual_module(keras.Input((15, 15, 8)), 16, strides=2, reduce=True),
+            r"`strides` must divide.*multiples of 2.*Received: strides=2",
         ),
         (
             lambda: blocks.residual_module(keras.Input((16, 16, 8)), 16),

@@ -138,7 +138,7 @@ def test_flip_shift_augment_gives_flipped_shifted_copies():
             view
             for dy in range(-4, 5)
             for dx in range(-4, 5)
-            for view in (train._shift(ref[i : i + 1], dy, dx)[0],)
+            for view in (train.tta._shift(ref[i : i + 1], dy, dx)[0],)
             for view in (view, view[:, ::-1])
         ]
         assert any(np.array_equal(out[i], c) for c in candidates), i
@@ -319,11 +319,60 @@ def test_tta_averages_the_views():
         ]
     )
     f = train.prepare(x)
-    views = [f, train._shift(f, 1, 0), train._shift(f, 0, -1)]
+    views = [f, train.tta._shift(f, 1, 0), train.tta._shift(f, 0, -1)]
     views += [v[:, :, ::-1] for v in views]
     expected = np.mean([model.predict(v, verbose=0) for v in views], axis=0)
     got = train.tta_predict(model, x, flips=True, shifts=[(1, 0), (0, -1)])
     np.testing.assert_allclose(got, expected, rtol=1e-5)
     np.testing.assert_allclose(got.sum(1), 1.0, rtol=1e-5)
-    np.testing.assert_array_equal(train._shift(f, 1, 0)[:, 0], 0.0)
-    np.testing.assert_array_equal(train._shift(f, 1, 0)[:, 1:], f[:, :-1])
+    np.testing.assert_array_equal(train.tta._shift(f, 1, 0)[:, 0], 0.0)
+    np.testing.assert_array_equal(train.tta._shift(f, 1, 0)[:, 1:], f[:, :-1])
+
+
+# ---------------------------------------------------------------- LivePlot
+
+
+def test_liveplot_records_and_stays_silent_outside_a_notebook():
+    data = _bright_dark(n=40)
+    model = _small_cnn()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    live = train.LivePlot()
+    history = model.fit(
+        train.prepare(data.x_train),
+        data.y_train,
+        validation_split=0.2,
+        epochs=2,
+        verbose=0,
+        callbacks=[live],
+    )
+    assert live.history.keys() == history.history.keys()
+    np.testing.assert_allclose(live.history["val_loss"], history.history["val_loss"])
+
+
+def test_liveplot_replaces_its_own_output_in_a_notebook(monkeypatch):
+    import IPython.display
+
+    shown = []
+
+    class Handle:
+        def update(self, picture):
+            shown.append(("update", picture))
+
+    def fake_display(picture, display_id=False):
+        shown.append(("display", picture, display_id))
+        return Handle()
+
+    monkeypatch.setattr(train.callbacks, "in_notebook", lambda: True)
+    monkeypatch.setattr(IPython.display, "display", fake_display)
+    live = train.LivePlot()
+    live.on_train_begin()
+    for epoch in range(3):
+        live.on_epoch_end(epoch, {"loss": 1.0 / (epoch + 1), "val_loss": 1.2 / (epoch + 1)})
+    assert [event[0] for event in shown] == ["display", "update", "update"]
+    assert shown[0][2] is True
+    assert shown[-1][1].data[:4] == b"\x89PNG"
+
+    resumed = train.LivePlot(past={"loss": [2.0, 1.5]})
+    resumed.on_train_begin()
+    resumed.on_epoch_end(2, {"loss": 1.2})
+    assert resumed.history == {"loss": [2.0, 1.5, 1.2]}

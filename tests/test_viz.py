@@ -34,7 +34,7 @@ def images():
 
 def test_show_images_labels_each_panel_with_its_class_name(images):
     y = np.arange(10) % 3
-    fig = viz.show_images(images, y, ["cat", "dog", "owl"], n=7)
+    fig = viz.show_images(images, y, class_names=["cat", "dog", "owl"], n=7)
     panels = _image_axes(fig)
     assert len(panels) == 7
     assert [ax.get_title() for ax in panels] == ["cat", "dog", "owl", "cat", "dog", "owl", "cat"]
@@ -253,46 +253,6 @@ def test_plot_history_draws_train_and_validation_curves():
         viz.plot_history([0.5, 0.4])
 
 
-def test_liveplot_records_and_stays_silent_outside_a_notebook(small_cnn, images):
-    model = keras.models.clone_model(small_cnn)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    live = viz.LivePlot()
-    history = model.fit(
-        images, np.arange(10) % 3, validation_split=0.2, epochs=2, verbose=0, callbacks=[live]
-    )
-    assert live.history.keys() == history.history.keys()
-    np.testing.assert_allclose(live.history["val_loss"], history.history["val_loss"])
-
-
-def test_liveplot_replaces_its_own_output_in_a_notebook(monkeypatch):
-    import IPython.display
-
-    shown = []
-
-    class Handle:
-        def update(self, picture):
-            shown.append(("update", picture))
-
-    def fake_display(picture, display_id=False):
-        shown.append(("display", picture, display_id))
-        return Handle()
-
-    monkeypatch.setattr(viz, "_in_notebook", lambda: True)
-    monkeypatch.setattr(IPython.display, "display", fake_display)
-    live = viz.LivePlot()
-    live.on_train_begin()
-    for epoch in range(3):
-        live.on_epoch_end(epoch, {"loss": 1.0 / (epoch + 1), "val_loss": 1.2 / (epoch + 1)})
-    assert [event[0] for event in shown] == ["display", "update", "update"]
-    assert shown[0][2] is True
-    assert shown[-1][1].data[:4] == b"\x89PNG"
-
-    resumed = viz.LivePlot(past={"loss": [2.0, 1.5]})
-    resumed.on_train_begin()
-    resumed.on_epoch_end(2, {"loss": 1.2})
-    assert resumed.history == {"loss": [2.0, 1.5, 1.2]}
-
-
 # ------------------------------------------------------------------ predictions
 
 
@@ -315,7 +275,7 @@ def test_misclassified_puts_the_most_confident_mistake_first(brightness_model):
     x = _bright([[0.9, 0.1, 0.0], [0.5, 0.6, 0.0], [0.0, 0.1, 0.9], [0.0, 1.0, 0.0]])
     y = np.array([0, 0, 1, 0])  # images 1, 2, 3 are wrong; image 3 the worst, image 1 the least
     np.testing.assert_array_equal(viz.misclassified(brightness_model, x, y), [3, 2, 1])
-    fig = viz.show_misclassified(brightness_model, x, y, ["red", "green", "blue"], n=2)
+    fig = viz.show_misclassified(brightness_model, x, y, class_names=["red", "green", "blue"], n=2)
     titles = [ax.get_title() for ax in _image_axes(fig)]
     assert len(titles) == 2
     assert titles[0].startswith("pred green (") and titles[0].endswith("true red (0%)")
@@ -324,7 +284,7 @@ def test_misclassified_puts_the_most_confident_mistake_first(brightness_model):
 
 def test_show_predictions_marks_right_and_wrong(brightness_model):
     x = _bright([[0.9, 0.1, 0.0], [0.5, 0.6, 0.0]])
-    fig = viz.show_predictions(brightness_model, x, [0, 0], ["red", "green", "blue"])
+    fig = viz.show_predictions(brightness_model, x, [0, 0], class_names=["red", "green", "blue"])
     first, second = _image_axes(fig)
     probability = keras.ops.convert_to_numpy(keras.ops.softmax(np.array([9.0, 1.0, 0.0])))[0]
     assert first.get_title() == f"pred red ({probability:.0%})\ntrue red"

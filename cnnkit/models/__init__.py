@@ -13,6 +13,7 @@ from .lenet import lenet
 from .mobilenet import mobilenet
 from .resnet import resnet, resnet50
 from .vgg import mini_vgg, vgg16
+from .yolo import tiny_yolo
 
 __all__ = [
     "alexnet",
@@ -25,5 +26,6 @@ __all__ = [
     "mobilenet",
     "resnet",
     "resnet50",
+    "tiny_yolo",
     "vgg16",
 ]

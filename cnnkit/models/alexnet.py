@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
-from .blocks import _check_input_shape, _check_num_classes, _l2, _pool_out
+from .arguments import check_input_shape, check_num_classes, classifier, l2, pool_out
 
 __all__ = ["alexnet", "alexnet_cifar"]
 
@@ -24,6 +24,7 @@ def _alexnet_layers(
     dropout: float,
     reg: float | None,
     bn_momentum: float,
+    classifier_activation: str | None,
 ):
     """5 x (CONV, ReLU, BN [, POOL 3x3/2, DROPOUT]), 2 x (FC, ReLU, BN, DROPOUT), FC softmax."""
     for index, (filters, kernel, stride, padding) in enumerate(convs, start=1):
@@ -32,7 +33,7 @@ def _alexnet_layers(
             kernel,
             strides=stride,
             padding=padding,
-            kernel_regularizer=_l2(reg),
+            kernel_regularizer=l2(reg),
             name=f"conv{index}",
         )(x)
         x = layers.Activation("relu", name=f"relu{index}")(x)
@@ -42,12 +43,12 @@ def _alexnet_layers(
             x = layers.Dropout(conv_dropout, name=f"dropout{index}")(x)
     x = layers.Flatten(name="flatten")(x)
     for index in (6, 7):
-        x = layers.Dense(dense_units, kernel_regularizer=_l2(reg), name=f"fc{index}")(x)
+        x = layers.Dense(dense_units, kernel_regularizer=l2(reg), name=f"fc{index}")(x)
         x = layers.Activation("relu", name=f"relu{index}")(x)
         x = layers.BatchNormalization(momentum=bn_momentum, name=f"bn{index}")(x)
         x = layers.Dropout(dropout, name=f"dropout{index}")(x)
-    x = layers.Dense(num_classes, kernel_regularizer=_l2(reg), name="fc8")(x)
-    return layers.Activation("softmax", name="softmax")(x)
+    x = layers.Dense(num_classes, kernel_regularizer=l2(reg), name="fc8")(x)
+    return classifier(x, classifier_activation)
 
 
 def alexnet(
@@ -58,6 +59,7 @@ def alexnet(
     dropout: float = 0.5,
     reg: float | None = None,
     bn_momentum: float = 0.9,
+    classifier_activation: str | None = "softmax",
     name: str = "alexnet",
 ) -> keras.Model:
     """AlexNet of the slides' table: 5 CONV + 3 FC, with batch norm and dropout.
@@ -95,6 +97,8 @@ def alexnet(
             rather than Keras' 0.99, so the statistics used at inference settle within the
             few hundred steps of a workshop run; at 0.99, a run of a few epochs on a couple
             of thousand images validates near chance although training accuracy climbs.
+        classifier_activation: activation of the output layer, as in keras.applications:
+            ``"softmax"`` for class probabilities, None for the logits.
         name: model name; layers are ``conv1`` ... ``conv5``, ``fc6`` ... ``fc8``, with
             ``relu{i}``, ``bn{i}``, ``pool{i}``, ``dropout{i}`` beside them.
 
@@ -103,14 +107,14 @@ def alexnet(
 
     See notebooks/05_alexnet.ipynb.
     """
-    shape = _check_input_shape(
+    shape = check_input_shape(
         input_shape,
         "alexnet",
         channels=3,
-        out_size=lambda s: _pool_out(_pool_out(_pool_out(_pool_out(s, 11, 4), 3, 2), 3, 2), 3, 2),
+        out_size=lambda s: pool_out(pool_out(pool_out(pool_out(s, 11, 4), 3, 2), 3, 2), 3, 2),
         why="its 11x11 stride-4 conv and three 3x3 stride-2 poolings",
     )
-    _check_num_classes(num_classes)
+    check_num_classes(num_classes)
     inputs = keras.Input(shape, name="input")
     convs = [
         (96, 11, 4, "valid"),
@@ -130,6 +134,7 @@ def alexnet(
         dropout=dropout,
         reg=reg,
         bn_momentum=bn_momentum,
+        classifier_activation=classifier_activation,
     )
     return keras.Model(inputs, outputs, name=name)
 
@@ -142,6 +147,7 @@ def alexnet_cifar(
     dropout: float = 0.5,
     reg: float | None = 5e-4,
     bn_momentum: float = 0.9,
+    classifier_activation: str | None = "softmax",
     name: str = "alexnet_cifar",
 ) -> keras.Model:
     """A CIFAR-sized AlexNet that trains on a laptop CPU: AlexNet's pattern, scaled down.
@@ -188,6 +194,8 @@ def alexnet_cifar(
             rather than Keras' 0.99, so the statistics used at inference settle within the
             few hundred steps of a workshop run; at 0.99, a run of a few epochs on a couple
             of thousand images validates near chance although training accuracy climbs.
+        classifier_activation: activation of the output layer, as in keras.applications:
+            ``"softmax"`` for class probabilities, None for the logits.
         name: model name; layer names as in `alexnet`.
 
     Returns:
@@ -195,8 +203,8 @@ def alexnet_cifar(
 
     See notebooks/05_alexnet.ipynb.
     """
-    shape = _check_input_shape(input_shape, "alexnet_cifar")
-    _check_num_classes(num_classes)
+    shape = check_input_shape(input_shape, "alexnet_cifar")
+    check_num_classes(num_classes)
     inputs = keras.Input(shape, name="input")
     convs = [
         (32, 5, 1, "same"),
@@ -216,5 +224,6 @@ def alexnet_cifar(
         dropout=dropout,
         reg=reg,
         bn_momentum=bn_momentum,
+        classifier_activation=classifier_activation,
     )
     return keras.Model(inputs, outputs, name=name)

@@ -11,12 +11,9 @@ See notebooks/07_googlenet.ipynb and notebooks/08_resnet.ipynb.
 
 from __future__ import annotations
 
-import math
-import numbers
-from collections.abc import Callable, Sequence
-
-import keras
 from keras import layers
+
+from .arguments import l2
 
 __all__ = [
     "conv_module",
@@ -27,16 +24,12 @@ __all__ = [
 ]
 
 
-def _l2(reg: float | None):
-    return keras.regularizers.L2(reg) if reg else None
-
-
 def conv_module(
     x,
     filters: int,
     kernel_size: int | tuple[int, int],
-    strides: int | tuple[int, int] = 1,
     *,
+    strides: int | tuple[int, int] = 1,
     padding: str = "same",
     batch_norm: bool = True,
     activation: str = "relu",
@@ -71,7 +64,7 @@ def conv_module(
         strides=strides,
         padding=padding,
         use_bias=not batch_norm,
-        kernel_regularizer=_l2(reg),
+        kernel_regularizer=l2(reg),
         name=f"{name}_conv",
     )(x)
     if batch_norm:
@@ -207,9 +200,9 @@ def downsample_module(
 def residual_module(
     x,
     filters: int,
-    stride: int = 1,
-    reduce: bool = False,
     *,
+    strides: int = 1,
+    reduce: bool = False,
     reg: float | None = 1e-4,
     bn_eps: float = 2e-5,
     bn_momentum: float = 0.9,
@@ -226,8 +219,8 @@ def residual_module(
     Args:
         x: input tensor of shape (batch, height, width, channels).
         filters: output channels K (the bottleneck convolutions use K // 4).
-        stride: stride of the 3x3 conv and of the shortcut conv; must divide height and width.
-        reduce: use a 1x1 conv shortcut; needed when ``stride > 1`` or when
+        strides: stride of the 3x3 conv and of the shortcut conv; must divide height and width.
+        reduce: use a 1x1 conv shortcut; needed when ``strides > 1`` or when
             ``channels != filters``.
         reg: L2 weight decay on every kernel, or None.
         bn_eps, bn_momentum: batch-normalisation epsilon and momentum.
@@ -235,7 +228,7 @@ def residual_module(
             ... ``{name}_conv3``, ``{name}_shortcut``, ``{name}_add``).
 
     Returns:
-        Tensor of shape (batch, height / stride, width / stride, filters).
+        Tensor of shape (batch, height / strides, width / strides, filters).
 
     See notebooks/08_resnet.ipynb.
     """
@@ -246,20 +239,21 @@ def residual_module(
         )
     height, width, channels = x.shape[1], x.shape[2], x.shape[-1]
     for size in (height, width):
-        if size is not None and size % stride:
+        if size is not None and size % strides:
             raise ValueError(
-                f"`stride` must divide the input's height and width so the shortcut and the "
+                f"`strides` must divide the input's height and width so the shortcut and the "
                 f"residual branch keep the same size; use an input whose sides are multiples "
-                f"of {stride}, or stride=1. Received: stride={stride}, x.shape={tuple(x.shape)}"
+                f"of {strides}, or strides=1. Received: strides={strides}, x.shape={tuple(x.shape)}"
             )
-    if not reduce and (stride != 1 or channels != filters):
+    if not reduce and (strides != 1 or channels != filters):
         raise ValueError(
             "`reduce` must be True when the module changes the size: an identity shortcut "
-            "needs stride=1 and as many input channels as filters. "
-            f"Received: reduce=False, stride={stride}, filters={filters}, input channels={channels}"
+            "needs strides=1 and as many input channels as filters. "
+            f"Received: reduce=False, strides={strides}, filters={filters}, "
+            f"input channels={channels}"
         )
     bn = {"epsilon": bn_eps, "momentum": bn_momentum}
-    conv = {"use_bias": False, "kernel_regularizer": _l2(reg)}
+    conv = {"use_bias": False, "kernel_regularizer": l2(reg)}
     act1 = layers.Activation("relu", name=f"{name}_relu1")(
         layers.BatchNormalization(name=f"{name}_bn1", **bn)(x)
     )
@@ -267,22 +261,22 @@ def residual_module(
     y = layers.BatchNormalization(name=f"{name}_bn2", **bn)(y)
     y = layers.Activation("relu", name=f"{name}_relu2")(y)
     y = layers.Conv2D(
-        filters // 4, 3, strides=stride, padding="same", name=f"{name}_conv2", **conv
+        filters // 4, 3, strides=strides, padding="same", name=f"{name}_conv2", **conv
     )(y)
     y = layers.BatchNormalization(name=f"{name}_bn3", **bn)(y)
     y = layers.Activation("relu", name=f"{name}_relu3")(y)
     y = layers.Conv2D(filters, 1, name=f"{name}_conv3", **conv)(y)
     shortcut = x
     if reduce:
-        shortcut = layers.Conv2D(filters, 1, strides=stride, name=f"{name}_shortcut", **conv)(act1)
+        shortcut = layers.Conv2D(filters, 1, strides=strides, name=f"{name}_shortcut", **conv)(act1)
     return layers.Add(name=f"{name}_add")([y, shortcut])
 
 
 def depthwise_separable(
     x,
     pointwise_filters: int,
-    stride: int = 1,
     *,
+    strides: int = 1,
     separable: bool = True,
     activation: str = "relu6",
     bn_eps: float = 1e-3,
@@ -298,7 +292,7 @@ def depthwise_separable(
     Args:
         x: input tensor of shape (batch, height, width, channels).
         pointwise_filters: output channels N.
-        stride: stride of the 3x3 (depthwise or full) convolution.
+        strides: stride of the 3x3 (depthwise or full) convolution.
         separable: False replaces the pair by one full 3x3 convolution.
         activation: activation name; Keras' MobileNet uses ``"relu6"``.
         bn_eps, bn_momentum: batch-normalisation epsilon and momentum.
@@ -307,7 +301,7 @@ def depthwise_separable(
             ``{name}_bn``, ``{name}_relu`` when not separable).
 
     Returns:
-        Tensor of shape (batch, ceil(height / stride), ceil(width / stride), pointwise_filters).
+        Tensor of shape (batch, ceil(height / strides), ceil(width / strides), pointwise_filters).
 
     See notebooks/08_resnet.ipynb.
     """
@@ -316,7 +310,7 @@ def depthwise_separable(
         x = layers.Conv2D(
             pointwise_filters,
             3,
-            strides=stride,
+            strides=strides,
             padding="same",
             use_bias=False,
             name=f"{name}_conv",
@@ -324,59 +318,10 @@ def depthwise_separable(
         x = layers.BatchNormalization(name=f"{name}_bn", **bn)(x)
         return layers.Activation(activation, name=f"{name}_relu")(x)
     x = layers.DepthwiseConv2D(
-        3, strides=stride, padding="same", use_bias=False, name=f"{name}_dw"
+        3, strides=strides, padding="same", use_bias=False, name=f"{name}_dw"
     )(x)
     x = layers.BatchNormalization(name=f"{name}_dw_bn", **bn)(x)
     x = layers.Activation(activation, name=f"{name}_dw_relu")(x)
     x = layers.Conv2D(pointwise_filters, 1, use_bias=False, name=f"{name}_pw")(x)
     x = layers.BatchNormalization(name=f"{name}_pw_bn", **bn)(x)
     return layers.Activation(activation, name=f"{name}_pw_relu")(x)
-
-
-def _check_num_classes(num_classes: int) -> None:
-    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
-        raise ValueError(
-            "`num_classes` must be an integer >= 2: a softmax classifier needs at least two "
-            f"classes. Received: num_classes={num_classes!r}"
-        )
-
-
-def _check_input_shape(
-    input_shape: Sequence[int],
-    network: str,
-    *,
-    channels: int | None = None,
-    out_size: Callable[[int], int] | None = None,
-    why: str = "",
-) -> tuple[int, int, int]:
-    """Validate (height, width, channels); ``out_size(side)`` is the smallest feature-map side."""
-    shape = tuple(input_shape) if isinstance(input_shape, Sequence) else ()
-    if len(shape) != 3 or not all(
-        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in shape
-    ):
-        raise ValueError(
-            "`input_shape` must be (height, width, channels) with three positive integers, "
-            f"channels last. Received: input_shape={input_shape!r}"
-        )
-    shape = tuple(int(s) for s in shape)
-    if channels is not None and shape[2] != channels:
-        raise ValueError(
-            f"`input_shape` must have {channels} channels for {network}: its layer table and "
-            f"published parameter count assume RGB images. Received: input_shape={shape}"
-        )
-    if out_size is not None and min(out_size(shape[0]), out_size(shape[1])) < 1:
-        smallest = next(s for s in range(1, 4097) if out_size(s) >= 1)
-        raise ValueError(
-            f"`input_shape` is too small for {network}: {why} need at least "
-            f"{smallest}x{smallest}. Received: input_shape={shape}"
-        )
-    return shape
-
-
-def _pool_out(size: int, pool: int, stride: int) -> int:
-    """Side after a "valid" window ``pool`` moved by ``stride``; 0 when it does not fit."""
-    return 0 if size < pool else (size - pool) // stride + 1
-
-
-def _ceil_div(size: int, stride: int) -> int:
-    return math.ceil(size / stride)

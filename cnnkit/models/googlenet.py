@@ -5,15 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from .blocks import (
-    _ceil_div,
-    _check_input_shape,
-    _check_num_classes,
-    _pool_out,
-    conv_module,
-    downsample_module,
-    inception_module,
-)
+from .arguments import ceil_div, check_input_shape, check_num_classes, classifier, pool_out
+from .blocks import conv_module, downsample_module, inception_module
 
 __all__ = ["googlenet", "mini_googlenet"]
 
@@ -42,6 +35,7 @@ def mini_googlenet(
     dropout: float = 0.5,
     reg: float | None = None,
     bn_momentum: float = 0.9,
+    classifier_activation: str | None = "softmax",
     name: str = "mini_googlenet",
 ) -> keras.Model:
     """MiniGoogLeNet of the slides for CIFAR-10.
@@ -80,6 +74,8 @@ def mini_googlenet(
             rather than Keras' 0.99, so the statistics used at inference settle within the
             few hundred steps of a workshop run; at 0.99, a run of a few epochs on a couple
             of thousand images validates near chance although training accuracy climbs.
+        classifier_activation: activation of the output layer, as in keras.applications:
+            ``"softmax"`` for class probabilities, None for the logits.
         name: model name; modules are ``conv1``, ``inception1`` ... ``inception8``,
             ``downsample1``, ``downsample2``, then ``avg_pool``, ``dropout``, ``flatten``,
             ``fc``, ``softmax``.
@@ -89,13 +85,13 @@ def mini_googlenet(
 
     See notebooks/07_googlenet.ipynb.
     """
-    shape = _check_input_shape(
+    shape = check_input_shape(
         input_shape,
         "mini_googlenet",
-        out_size=lambda s: _pool_out(_pool_out(_pool_out(s, 3, 2), 3, 2), 7, 7),
+        out_size=lambda s: pool_out(pool_out(pool_out(s, 3, 2), 3, 2), 7, 7),
         why="its two 3x3 stride-2 downsample modules and the 7x7 average pool",
     )
-    _check_num_classes(num_classes)
+    check_num_classes(num_classes)
     inputs = keras.Input(shape, name="input")
     x = conv_module(inputs, 96, 3, reg=reg, bn_momentum=bn_momentum, name="conv1")
     n_inception = n_downsample = 0
@@ -115,11 +111,11 @@ def mini_googlenet(
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(num_classes, kernel_regularizer=keras.regularizers.L2(reg) if reg else None,
                      name="fc")(x)  # fmt: skip
-    outputs = layers.Activation("softmax", name="softmax")(x)
+    outputs = classifier(x, classifier_activation)
     return keras.Model(inputs, outputs, name=name)
 
 
-def _aux_head(x, num_classes: int, name: str):
+def _aux_head(x, num_classes: int, name: str, classifier_activation: str | None):
     """The paper's auxiliary classifier: avg pool 5x5/3, 1x1 conv 128, FC 1024, dropout 0.7, FC."""
     x = layers.AveragePooling2D(5, strides=3, name=f"{name}_avg_pool")(x)
     x = conv_module(x, 128, 1, batch_norm=False, name=f"{name}_conv")
@@ -127,7 +123,7 @@ def _aux_head(x, num_classes: int, name: str):
     x = layers.Dense(1024, activation="relu", name=f"{name}_fc1")(x)
     x = layers.Dropout(0.7, name=f"{name}_dropout")(x)
     x = layers.Dense(num_classes, name=f"{name}_fc2")(x)
-    return layers.Activation("softmax", name=f"{name}_softmax")(x)
+    return classifier(x, classifier_activation, name=f"{name}_softmax")
 
 
 def googlenet(
@@ -137,6 +133,7 @@ def googlenet(
     aux_heads: bool = False,
     batch_norm: bool = False,
     dropout: float = 0.4,
+    classifier_activation: str | None = "softmax",
     name: str = "googlenet",
 ) -> keras.Model:
     """GoogLeNet (Inception v1) as in Table 1 of "Going deeper with convolutions".
@@ -164,6 +161,8 @@ def googlenet(
             by 0.3 during training and drops them at inference).
         batch_norm: batch normalisation in every conv module (without bias).
         dropout: dropout rate before the classifier.
+        classifier_activation: activation of the output layer, as in keras.applications:
+            ``"softmax"`` for class probabilities, None for the logits.
         name: model name; layers are ``conv1``, ``pool1``, ``conv2_reduce``, ``conv2``,
             ``pool2``, ``inception3a_1x1_conv`` ..., ``pool3``, ``pool4``, ``avg_pool``,
             ``dropout``, ``fc``, ``softmax``; heads ``aux1_*`` and ``aux2_*``.
@@ -174,17 +173,17 @@ def googlenet(
 
     See notebooks/07_googlenet.ipynb.
     """
-    shape = _check_input_shape(
+    shape = check_input_shape(
         input_shape,
         "googlenet",
         channels=3,
-        out_size=(lambda s: _pool_out(_ceil_div(s, 16), 5, 3)) if aux_heads else None,
+        out_size=(lambda s: pool_out(ceil_div(s, 16), 5, 3)) if aux_heads else None,
         why="the auxiliary heads' 5x5 average pools on the 4a and 4d outputs (1/16 of the input)",
     )
-    _check_num_classes(num_classes)
+    check_num_classes(num_classes)
     options = {"batch_norm": batch_norm}
     inputs = keras.Input(shape, name="input")
-    x = conv_module(inputs, 64, 7, 2, name="conv1", **options)
+    x = conv_module(inputs, 64, 7, strides=2, name="conv1", **options)
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
     x = conv_module(x, 64, 1, name="conv2_reduce", **options)
     x = conv_module(x, 192, 3, name="conv2", **options)
@@ -205,9 +204,10 @@ def googlenet(
             **options,
         )
         if aux_heads and key in ("4a", "4d"):
-            aux_outputs.append(_aux_head(x, num_classes, f"aux{len(aux_outputs) + 1}"))
+            head = _aux_head(x, num_classes, f"aux{len(aux_outputs) + 1}", classifier_activation)
+            aux_outputs.append(head)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
     x = layers.Dense(num_classes, name="fc")(x)
-    outputs = layers.Activation("softmax", name="softmax")(x)
+    outputs = classifier(x, classifier_activation)
     return keras.Model(inputs, [outputs, *aux_outputs] if aux_heads else outputs, name=name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from .blocks import _check_input_shape, _check_num_classes, _pool_out
+from .arguments import check_input_shape, check_num_classes, classifier, pool_out
 
 __all__ = ["lenet"]
 
@@ -15,6 +15,7 @@ def lenet(
     num_classes: int = 10,
     *,
     activation: str = "relu",
+    classifier_activation: str | None = "softmax",
     name: str = "lenet",
 ) -> keras.Model:
     """LeNet of the slides, layer for layer.
@@ -40,6 +41,8 @@ def lenet(
         input_shape: (height, width, channels) of one image; at least 4x4.
         num_classes: number of classes, >= 2.
         activation: activation after each CONV and the hidden FC layer.
+        classifier_activation: activation of the output layer, as in keras.applications:
+            ``"softmax"`` for class probabilities, None for the logits.
         name: model name; layers are ``conv1``, ``relu1``, ``pool1``, ``conv2`` ... ``fc1``,
             ``fc2``, ``softmax``.
 
@@ -49,13 +52,13 @@ def lenet(
 
     See notebooks/04_lenet_mnist.ipynb.
     """
-    shape = _check_input_shape(
+    shape = check_input_shape(
         input_shape,
         "lenet",
-        out_size=lambda s: _pool_out(_pool_out(s, 2, 2), 2, 2),
+        out_size=lambda s: pool_out(pool_out(s, 2, 2), 2, 2),
         why="its two 2x2 poolings",
     )
-    _check_num_classes(num_classes)
+    check_num_classes(num_classes)
     inputs = keras.Input(shape, name="input")
     x = inputs
     for stage, filters in enumerate((20, 50), start=1):
@@ -66,5 +69,5 @@ def lenet(
     x = layers.Dense(500, name="fc1")(x)
     x = layers.Activation(activation, name="relu3")(x)
     x = layers.Dense(num_classes, name="fc2")(x)
-    outputs = layers.Activation("softmax", name="softmax")(x)
+    outputs = classifier(x, classifier_activation)
     return keras.Model(inputs, outputs, name=name)

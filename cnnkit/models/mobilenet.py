@@ -5,7 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from .blocks import _check_input_shape, _check_num_classes, depthwise_separable
+from .arguments import check_input_shape, check_num_classes, classifier
+from .blocks import depthwise_separable
 
 __all__ = ["mobilenet"]
 
@@ -17,10 +18,11 @@ _BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
 def mobilenet(
     input_shape: tuple[int, int, int] = (224, 224, 3),
     num_classes: int = 1000,
+    *,
     alpha: float = 1.0,
     separable: bool = True,
-    *,
     dropout: float = 1e-3,
+    classifier_activation: str | None = "softmax",
     name: str | None = None,
 ) -> keras.Model:
     """MobileNet v1: a 3x3 stride-2 conv, 13 depthwise separable blocks, global pool, FC.
@@ -41,6 +43,8 @@ def mobilenet(
         alpha: width multiplier, > 0; 1.0, 0.75, 0.5 and 0.25 in the paper.
         separable: False gives the "Conv MobileNet" with full convolutions.
         dropout: dropout rate before the classifier (Keras' default 1e-3).
+        classifier_activation: activation of the output layer, as in keras.applications:
+            ``"softmax"`` for class probabilities, None for the logits.
         name: model name; ``"mobilenet"`` or ``"conv_mobilenet"`` by default. Layers are
             ``conv1``, ``conv1_bn``, ``conv1_relu``, ``block1_dw`` ... ``block13_pw_relu``,
             ``avg_pool``, ``dropout``, ``fc``, ``softmax``.
@@ -50,8 +54,8 @@ def mobilenet(
 
     See notebooks/08_resnet.ipynb.
     """
-    shape = _check_input_shape(input_shape, "mobilenet", channels=3)
-    _check_num_classes(num_classes)
+    shape = check_input_shape(input_shape, "mobilenet", channels=3)
+    check_num_classes(num_classes)
     if not alpha > 0:
         raise ValueError(
             f"`alpha` must be a positive width multiplier, e.g. 1.0, 0.75, 0.5 or 0.25. "
@@ -65,11 +69,11 @@ def mobilenet(
     x = layers.Activation("relu6", name="conv1_relu")(x)
     for index, (filters, stride) in enumerate(_BLOCKS, start=1):
         x = depthwise_separable(
-            x, int(filters * alpha), stride, separable=separable, name=f"block{index}"
+            x, int(filters * alpha), strides=stride, separable=separable, name=f"block{index}"
         )
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
     x = layers.Dense(num_classes, name="fc")(x)
-    outputs = layers.Activation("softmax", name="softmax")(x)
+    outputs = classifier(x, classifier_activation)
     default = "mobilenet" if separable else "conv_mobilenet"
     return keras.Model(inputs, outputs, name=name or default)

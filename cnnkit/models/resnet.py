@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
-from .blocks import _check_input_shape, _check_num_classes, _l2, residual_module
+from .arguments import check_input_shape, check_num_classes, classifier, l2
+from .blocks import residual_module
 
 __all__ = ["resnet", "resnet50"]
 
@@ -15,12 +16,13 @@ __all__ = ["resnet", "resnet50"]
 def resnet(
     input_shape: tuple[int, int, int] = (32, 32, 3),
     num_classes: int = 10,
+    *,
     stages: Sequence[int] = (9, 9, 9),
     filters: Sequence[int] = (64, 128, 256),
     reg: float | None = 5e-4,
-    *,
     bn_eps: float = 2e-5,
     bn_momentum: float = 0.9,
+    classifier_activation: str | None = "softmax",
     name: str = "resnet",
 ) -> keras.Model:
     """The slides' pre-activation bottleneck ResNet for CIFAR-10.
@@ -42,6 +44,8 @@ def resnet(
         filters: output channels per stage, same length as ``stages``, each >= 4.
         reg: L2 weight decay on every kernel, or None.
         bn_eps, bn_momentum: batch-normalisation epsilon and momentum.
+        classifier_activation: activation of the output layer, as in keras.applications:
+            ``"softmax"`` for class probabilities, None for the logits.
         name: model name; layers are ``input_bn``, ``stage1_block1_bn1`` ...
             ``stage3_block9_add``, ``final_bn``, ``final_relu``, ``avg_pool``, ``flatten``,
             ``fc``, ``softmax``.
@@ -59,7 +63,7 @@ def resnet(
         )
     if any(n < 1 for n in stages):
         raise ValueError(f"`stages` must hold positive module counts. Received: stages={stages}")
-    shape = _check_input_shape(input_shape, "resnet")
+    shape = check_input_shape(input_shape, "resnet")
     factor = 2 ** (len(stages) - 1)
     if shape[0] % factor or shape[1] % factor:
         raise ValueError(
@@ -67,22 +71,23 @@ def resnet(
             f"{len(stages) - 1} stride-2 reductions halves them exactly. "
             f"Received: input_shape={shape}"
         )
-    _check_num_classes(num_classes)
+    check_num_classes(num_classes)
     bn = {"epsilon": bn_eps, "momentum": bn_momentum}
     module = {"reg": reg, "bn_eps": bn_eps, "bn_momentum": bn_momentum}
     inputs = keras.Input(shape, name="input")
     x = layers.BatchNormalization(name="input_bn", **bn)(inputs)
     for stage, (count, width) in enumerate(zip(stages, filters, strict=True), start=1):
-        stride = 1 if stage == 1 else 2
-        x = residual_module(x, width, stride, reduce=True, name=f"stage{stage}_block1", **module)
+        strides = 1 if stage == 1 else 2
+        first = f"stage{stage}_block1"
+        x = residual_module(x, width, strides=strides, reduce=True, name=first, **module)
         for block in range(2, count + 1):
             x = residual_module(x, width, name=f"stage{stage}_block{block}", **module)
     x = layers.BatchNormalization(name="final_bn", **bn)(x)
     x = layers.Activation("relu", name="final_relu")(x)
     x = layers.AveragePooling2D((x.shape[1], x.shape[2]), name="avg_pool")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(num_classes, kernel_regularizer=_l2(reg), name="fc")(x)
-    outputs = layers.Activation("softmax", name="softmax")(x)
+    x = layers.Dense(num_classes, kernel_regularizer=l2(reg), name="fc")(x)
+    outputs = classifier(x, classifier_activation)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -109,6 +114,7 @@ def resnet50(
     input_shape: tuple[int, int, int] = (224, 224, 3),
     num_classes: int = 1000,
     *,
+    classifier_activation: str | None = "softmax",
     name: str = "resnet50",
 ) -> keras.Model:
     """ResNet-50 of the paper's table, laid out as `keras.applications.ResNet50`.
@@ -137,6 +143,8 @@ def resnet50(
     Args:
         input_shape: (height, width, 3).
         num_classes: number of classes, >= 2.
+        classifier_activation: activation of the output layer, as in keras.applications:
+            ``"softmax"`` for class probabilities, None for the logits.
         name: model name.
 
     Returns:
@@ -144,8 +152,8 @@ def resnet50(
 
     See notebooks/08_resnet.ipynb.
     """
-    shape = _check_input_shape(input_shape, "resnet50", channels=3)
-    _check_num_classes(num_classes)
+    shape = check_input_shape(input_shape, "resnet50", channels=3)
+    check_num_classes(num_classes)
     inputs = keras.Input(shape, name="input")
     x = layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
     x = layers.Conv2D(64, 7, strides=2, name="conv1_conv")(x)
@@ -158,5 +166,5 @@ def resnet50(
             stride = 2 if block == 1 and stage > 2 else 1
             x = _bottleneck_v1(x, filters, stride, block == 1, name=f"conv{stage}_block{block}")
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    outputs = layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
     return keras.Model(inputs, outputs, name=name)

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from .blocks import _check_input_shape, _check_num_classes
+from .arguments import check_input_shape, check_num_classes, classifier
 
 __all__ = ["CIFAR10_MEAN", "CIFAR10_STD", "init_whitening", "speedrun", "whitening_filters"]
 
@@ -49,6 +49,7 @@ def speedrun(
     logit_scale: float = 1 / 9,
     mean: Sequence[float] = CIFAR10_MEAN,
     std: Sequence[float] = CIFAR10_STD,
+    classifier_activation: str | None = "softmax",
     name: str = "speedrun",
 ) -> keras.Model:
     """The speed-run network (airbench94's layout), for 32x32 RGB images in [0, 1].
@@ -79,6 +80,8 @@ def speedrun(
         bn_momentum: momentum of the batch-norm moving statistics (airbench: 0.6).
         logit_scale: factor on the classifier's outputs (airbench: 1/9).
         mean, std: per-channel statistics the input is normalised with.
+        classifier_activation: activation of the output layer, as in keras.applications:
+            ``"softmax"`` for class probabilities, None for the logits.
         name: model name; layers are ``normalize``, ``whiten``, ``whiten_gelu``,
             ``block1_conv1``, ``block1_pool``, ``block1_bn1``, ``block1_gelu1``,
             ``block1_conv2``, ``block1_bn2``, ``block1_gelu2`` ... ``pool``, ``flatten``,
@@ -87,13 +90,13 @@ def speedrun(
     Returns:
         An uncompiled `keras.Model` with softmax outputs of shape (batch, num_classes).
     """
-    shape = _check_input_shape(
+    shape = check_input_shape(
         input_shape,
         "speedrun",
         out_size=lambda s: ((s - whiten_kernel + 1) // 8) // 3,
         why="the whitening convolution, three 2x2 poolings and the final 3x3 pooling",
     )
-    _check_num_classes(num_classes)
+    check_num_classes(num_classes)
     widths = tuple(widths)
     if len(widths) != 3 or not all(isinstance(w, int) and w > 0 for w in widths):
         raise ValueError(f"`widths` must be three positive integers. Received: widths={widths!r}")
@@ -125,7 +128,7 @@ def speedrun(
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(num_classes, use_bias=False, name="fc")(x)
     x = layers.Rescaling(logit_scale, name="logits")(x)
-    outputs = layers.Activation("softmax", name="softmax")(x)
+    outputs = classifier(x, classifier_activation)
     model = keras.Model(inputs, outputs, name=name)
     for layer in model.layers:
         if isinstance(layer, layers.Conv2D) and layer.name != "whiten":

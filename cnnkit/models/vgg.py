@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from .blocks import _check_input_shape, _check_num_classes, _l2, _pool_out
+from .arguments import check_input_shape, check_num_classes, classifier, l2, pool_out
 
 __all__ = ["mini_vgg", "vgg16"]
 
@@ -21,6 +21,7 @@ def mini_vgg(
     dropout: float = 0.5,
     reg: float | None = None,
     bn_momentum: float = 0.9,
+    classifier_activation: str | None = "softmax",
     name: str = "mini_vgg",
 ) -> keras.Model:
     """MiniVGGNet of the slides: two (CONV => ReLU => BN) pairs per stage, then FC 512.
@@ -54,6 +55,8 @@ def mini_vgg(
             rather than Keras' 0.99, so the statistics used at inference settle within the
             few hundred steps of a workshop run; at 0.99, a run of a few epochs on a couple
             of thousand images validates near chance although training accuracy climbs.
+        classifier_activation: activation of the output layer, as in keras.applications:
+            ``"softmax"`` for class probabilities, None for the logits.
         name: model name; layers are ``block1_conv1``, ``block1_relu1``, ``block1_bn1`` ...
             ``block2_pool``, ``block2_dropout``, ``fc1``, ``fc1_relu``, ``fc1_bn``,
             ``fc1_dropout``, ``fc2``, ``softmax``.
@@ -63,13 +66,13 @@ def mini_vgg(
 
     See notebooks/06_minivgg.ipynb.
     """
-    shape = _check_input_shape(
+    shape = check_input_shape(
         input_shape,
         "mini_vgg",
-        out_size=lambda s: _pool_out(_pool_out(s, 2, 2), 2, 2),
+        out_size=lambda s: pool_out(pool_out(s, 2, 2), 2, 2),
         why="its two 2x2 poolings",
     )
-    _check_num_classes(num_classes)
+    check_num_classes(num_classes)
     inputs = keras.Input(shape, name="input")
     x = inputs
     for block, filters in enumerate((32, 64), start=1):
@@ -79,7 +82,7 @@ def mini_vgg(
                 filters,
                 3,
                 padding="same",
-                kernel_regularizer=_l2(reg),
+                kernel_regularizer=l2(reg),
                 name=f"{prefix}_conv{index}",
             )(x)
             x = layers.Activation("relu", name=f"{prefix}_relu{index}")(x)
@@ -88,13 +91,13 @@ def mini_vgg(
         x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
         x = layers.Dropout(conv_dropout, name=f"block{block}_dropout")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(512, kernel_regularizer=_l2(reg), name="fc1")(x)
+    x = layers.Dense(512, kernel_regularizer=l2(reg), name="fc1")(x)
     x = layers.Activation("relu", name="fc1_relu")(x)
     if batch_norm:
         x = layers.BatchNormalization(momentum=bn_momentum, name="fc1_bn")(x)
     x = layers.Dropout(dropout, name="fc1_dropout")(x)
-    x = layers.Dense(num_classes, kernel_regularizer=_l2(reg), name="fc2")(x)
-    outputs = layers.Activation("softmax", name="softmax")(x)
+    x = layers.Dense(num_classes, kernel_regularizer=l2(reg), name="fc2")(x)
+    outputs = classifier(x, classifier_activation)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -102,6 +105,7 @@ def vgg16(
     input_shape: tuple[int, int, int] = (224, 224, 3),
     num_classes: int = 1000,
     *,
+    classifier_activation: str | None = "softmax",
     name: str = "vgg16",
 ) -> keras.Model:
     """VGG-16, configuration D of the paper, as `keras.applications.VGG16` builds it.
@@ -116,6 +120,8 @@ def vgg16(
     Args:
         input_shape: (height, width, 3); at least 32x32 for the five poolings.
         num_classes: number of classes, >= 2.
+        classifier_activation: activation of the output layer, as in keras.applications:
+            ``"softmax"`` for class probabilities, None for the logits.
         name: model name.
 
     Returns:
@@ -126,13 +132,13 @@ def vgg16(
 
     def out_size(side: int) -> int:
         for _ in _VGG16_STAGES:
-            side = _pool_out(side, 2, 2)
+            side = pool_out(side, 2, 2)
         return side
 
-    shape = _check_input_shape(
+    shape = check_input_shape(
         input_shape, "vgg16", channels=3, out_size=out_size, why="its five 2x2 poolings"
     )
-    _check_num_classes(num_classes)
+    check_num_classes(num_classes)
     inputs = keras.Input(shape, name="input")
     x = inputs
     for block, (filters, repeats) in enumerate(_VGG16_STAGES, start=1):
@@ -144,5 +150,5 @@ def vgg16(
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(4096, activation="relu", name="fc1")(x)
     x = layers.Dense(4096, activation="relu", name="fc2")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    outputs = layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
     return keras.Model(inputs, outputs, name=name)

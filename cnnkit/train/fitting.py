@@ -1,0 +1,217 @@
+"""``fit()``: compile and train a classifier on a ``cnnkit.data`` record, resumably."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from .. import env
+from ..display import in_notebook
+from .callbacks import LivePlot
+from .checkpoints import check_fingerprint, data_signature, fingerprint, read_log
+from .pipeline import make_dataset
+from .schedules import make_schedule
+
+__all__ = ["OPTIMIZERS", "fit", "make_optimizer", "resolve_jit_compile"]
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+"""Names :func:`fit` accepts for ``optimizer`` (or pass a ``keras.optimizers.Optimizer``)."""
+
+
+_DEFAULT_LR = {"sgd": 0.05, "adam": 3e-3, "adamw": 3e-3}
+
+
+def resolve_jit_compile(jit_compile: bool | None) -> bool | str:
+    if jit_compile is not None:
+        return jit_compile
+    return "auto" if len(env.devices()) > 1 else False
+
+
+def make_optimizer(optimizer, learning_rate):
+    if isinstance(optimizer, keras.optimizers.Optimizer):
+        return optimizer
+    if optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
+    if optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate)
+    if optimizer == "adamw":
+        return keras.optimizers.AdamW(learning_rate, weight_decay=5e-4)
+    raise ValueError(
+        f"`optimizer` must be one of {', '.join(OPTIMIZERS)} or a keras Optimizer. "
+        f"Received: optimizer={optimizer!r}"
+    )
+
+
+def fit(
+    model: keras.Model,
+    data: Any,
+    *,
+    epochs: int,
+    batch_size: int = 64,
+    optimizer: str | keras.optimizers.Optimizer = "sgd",
+    learning_rate: float | None = None,
+    schedule: str | keras.optimizers.schedules.LearningRateSchedule | None = "one_cycle",
+    augment: str | Callable | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    live_plot: bool | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    distribute: bool = False,
+    steps_per_execution: int = 1,
+    jit_compile: bool | None = None,
+    seed: int | None = None,
+    verbose: int | str = "auto",
+) -> keras.callbacks.History:
+    """Compile and train an image classifier on a ``cnnkit.data`` record, resumably.
+
+    ``fit`` compiles ``model`` for integer labels (sparse categorical cross-entropy, accuracy),
+    feeds it through :func:`make_dataset` (uint8 scaled to [0, 1] by 1/255, augmentation on the
+    fly, prefetching), validates on ``data.x_val`` when it has one, and returns the History.
+
+    With ``checkpoint_dir``, the run survives a crash: Keras' ``BackupAndRestore`` saves the
+    weights, optimizer and epoch after every epoch, so calling ``fit`` again with the same
+    arguments resumes where the run stopped and trains only the epochs it still owed; the
+    returned History covers every epoch, before and after the crash. ``ModelCheckpoint`` keeps
+    the best weights so far in ``checkpoint_dir/best.weights.h5`` (by validation accuracy, or
+    training loss without a validation split). A checkpoint made by a different model, other
+    arguments or other data is refused with a ValueError rather than loaded. A finished run
+    leaves its final state there, so a second call restores the trained model at once.
+
+    Args:
+        model: an uncompiled (or compiled: it is recompiled) ``keras.Model`` with softmax
+            outputs, shape (batch, num_classes).
+        data: the record ``cnnkit.data.load`` returns (``x_train``, ``y_train``, ``x_val``,
+            ``y_val``: uint8 NHWC images and int labels (N,)); ``x_val`` may be None or empty.
+        epochs: passes over the training images.
+        batch_size: images per optimizer step (global, across devices).
+        optimizer: ``"sgd"`` (momentum 0.9, Nesterov), ``"adam"``, ``"adamw"`` or an Optimizer.
+        learning_rate: the peak rate; by default 0.05 for SGD, 3e-3 for Adam and AdamW.
+        schedule: one of :data:`SCHEDULES` or a LearningRateSchedule (see :func:`make_schedule`).
+        augment: None, one of :data:`AUGMENTS`, or a callable on float32 NHWC batches.
+        checkpoint_dir: folder for the resumable checkpoint; None trains without one.
+        live_plot: redraw the curves after every epoch; None means "in a notebook, unless
+            ``CNNKIT_FAST=1``".
+        callbacks: more Keras callbacks.
+        distribute: compile and train under ``cnnkit.env.strategy()`` (TPU, several GPUs);
+            the model must then be built inside ``cnnkit.env.strategy().scope()``.
+        steps_per_execution: batches run per call into the compiled graph.
+        jit_compile: XLA compilation, passed to ``model.compile``; None means on an
+            accelerator only (on CPU, TensorFlow's XLA convolutions train these CNNs about
+            3x slower than its default oneDNN kernels).
+        seed: seed of the shuffle and augmentation.
+        verbose: Keras' progress output (``"auto"``, 0, 1, 2).
+
+    Returns:
+        The ``keras.callbacks.History``; ``history.history`` maps each metric to one value
+        per epoch. See notebooks/06_minivgg.ipynb.
+    """
+    if int(epochs) < 1:
+        raise ValueError(f"`epochs` must be a positive integer. Received: epochs={epochs}")
+    if int(batch_size) < 1:
+        raise ValueError(
+            f"`batch_size` must be a positive integer. Received: batch_size={batch_size}"
+        )
+    x_train, y_train = np.asarray(data.x_train), np.asarray(data.y_train)
+    if x_train.ndim != 4 or len(x_train) != len(y_train) or not len(x_train):
+        raise ValueError(
+            "`data` must hold (N, H, W, C) training images and N labels, N > 0. "
+            f"Received: x_train.shape={x_train.shape}, y_train.shape={y_train.shape}"
+        )
+    x_val = getattr(data, "x_val", None)
+    has_val = x_val is not None and len(x_val) > 0
+    name = optimizer if isinstance(optimizer, str) else type(optimizer).__name__.lower()
+    if learning_rate is None:
+        learning_rate = _DEFAULT_LR.get(name, 1e-3)
+    steps = math.ceil(len(x_train) / batch_size)
+    lr = make_schedule(schedule, learning_rate, steps * epochs)
+
+    def _compile():
+        model.compile(
+            optimizer=make_optimizer(optimizer, lr),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            steps_per_execution=steps_per_execution,
+            jit_compile=resolve_jit_compile(jit_compile),
+        )
+
+    if distribute:
+        strategy = env.strategy()
+        if getattr(model, "distribute_strategy", strategy) is not strategy:
+            raise ValueError(
+                "`distribute=True` needs a model built inside `cnnkit.env.strategy().scope()`. "
+                f"Received: a model built under {type(model.distribute_strategy).__name__}"
+            )
+        with strategy.scope():
+            _compile()
+    else:
+        _compile()
+
+    train = make_dataset(
+        x_train, y_train, batch_size=batch_size, shuffle=True, augment=augment, seed=seed
+    )
+    val = (
+        make_dataset(np.asarray(x_val), np.asarray(data.y_val), batch_size=max(batch_size, 256))
+        if has_val
+        else None
+    )
+    all_callbacks = list(callbacks)
+    past: dict[str, list[float]] = {}
+    log_path = None
+    if checkpoint_dir is not None:
+        folder = Path(checkpoint_dir)
+        run = {
+            "epochs": int(epochs),
+            "batch_size": int(batch_size),
+            "optimizer": name,
+            "learning_rate": float(learning_rate),
+            "schedule": schedule if isinstance(schedule, str) or schedule is None else repr(lr),
+            "augment": augment if isinstance(augment, str) or augment is None else "callable",
+            "data": data_signature(x_train, y_train),
+        }
+        check_fingerprint(folder, fingerprint(model, run))
+        log_path = folder / "history.csv"
+        past = read_log(log_path)
+        monitor, mode = ("val_accuracy", "max") if has_val else ("loss", "min")
+        best = past.get(monitor)
+        # BackupAndRestore first, so the others see the restored model and epoch.
+        all_callbacks = [
+            keras.callbacks.BackupAndRestore(folder / "backup", delete_checkpoint=False),
+            keras.callbacks.ModelCheckpoint(
+                folder / "best.weights.h5",
+                monitor=monitor,
+                mode=mode,
+                save_best_only=True,
+                save_weights_only=True,
+                initial_value_threshold=(max(best) if mode == "max" else min(best))
+                if best
+                else None,
+            ),
+            keras.callbacks.CSVLogger(log_path, append=True),
+            *all_callbacks,
+        ]
+    if live_plot is None:
+        live_plot = in_notebook() and not env.is_fast()
+    if live_plot:
+        all_callbacks.append(LivePlot(past=past))
+    if not model.built:
+        model.build((None, *x_train.shape[1:]))
+    history = model.fit(
+        train,
+        validation_data=val,
+        epochs=epochs,
+        callbacks=all_callbacks,
+        shuffle=False,
+        verbose=verbose,
+    )
+    if log_path is not None:
+        history.history = read_log(log_path)
+        history.epoch = list(range(len(next(iter(history.history.values()), []))))
+    return history
+
+
+# ---------------------------------------------------------------- lr_find
