@@ -18,9 +18,10 @@ from .grid import count_collisions, decode_grid, detect, encode_grid
 from .loss import yolo_loss
 from .metrics import mean_average_precision
 from .plots import draw_boxes
-from .scenes import DetectionSet, shapes_detection
+from .scenes import SCENE_CLASSES, DetectionSet, shapes_detection, shapes_segmentation
 
 __all__ = [
+    "SCENE_CLASSES",
     "DetectionSet",
     "count_collisions",
     "decode_grid",
@@ -33,6 +34,7 @@ __all__ = [
     "nms_per_class",
     "pyramid_windows",
     "shapes_detection",
+    "shapes_segmentation",
     "tiny_yolo",
     "yolo_loss",
 ]

@@ -1,4 +1,4 @@
-"""Synthetic detection data: coloured shapes on textured backgrounds, with exact boxes."""
+"""Synthetic scenes: coloured shapes on textured backgrounds, with exact boxes or pixel masks."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ..data import SHAPE_CLASSES, draw_shape
 from .boxes import iou
 from .grid import as_anchors, count_collisions, encode_grid
 
-__all__ = ["SCENE_CLASSES", "DetectionSet", "shapes_detection"]
+__all__ = ["SCENE_CLASSES", "DetectionSet", "shapes_detection", "shapes_segmentation"]
 
 SCENE_CLASSES = ("circle", "square", "triangle")
 
@@ -60,9 +60,14 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
 
 
 def _render(rng, image_size, classes, max_objects, grid_size, min_radius, max_radius):
+    """One scene: (H, W, 3) uint8 image, (k, 4) boxes, (k,) labels and (H, W) int64 class mask.
+
+    With ``grid_size=None`` centres may share a grid cell (segmentation has no grid).
+    """
     from PIL import Image, ImageDraw
 
     img = _background(rng, image_size)
+    class_mask = np.zeros((image_size, image_size), dtype=np.int64)
     boxes, labels = [], []
     wanted = int(rng.integers(1, max_objects + 1))
     for _ in range(30 * wanted):
@@ -89,19 +94,24 @@ def _render(rng, image_size, classes, max_objects, grid_size, min_radius, max_ra
         # One object per cell and little overlap keep every label honest (no collisions).
         if boxes and (
             iou(box[None], np.array(boxes)).max() > 0.05
-            or count_collisions(np.array([*boxes, box]), grid_size=grid_size) > 0
+            or (
+                grid_size is not None
+                and count_collisions(np.array([*boxes, box]), grid_size=grid_size) > 0
+            )
         ):
             continue
         colour = rng.uniform(0, 255, size=3)
         while np.abs(colour - img[m].mean(axis=0)).sum() < 150:
             colour = rng.uniform(0, 255, size=3)
         img[m] = colour
+        class_mask[m] = label + 1
         boxes.append(box)
         labels.append(label)
     return (
         np.round(img).astype(np.uint8),
         np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
         np.asarray(labels, dtype=np.int64),
+        class_mask,
     )
 
 
@@ -156,7 +166,9 @@ def shapes_detection(
     images = np.zeros((n, image_size, image_size, 3), dtype=np.uint8)
     all_boxes, all_labels = [], []
     for i in range(n):
-        images[i], b, lab = _render(rng, image_size, list(classes), max_objects, grid_size, lo, hi)
+        images[i], b, lab, _ = _render(
+            rng, image_size, list(classes), max_objects, grid_size, lo, hi
+        )
         all_boxes.append(b)
         all_labels.append(lab)
     targets = (
@@ -172,3 +184,66 @@ def shapes_detection(
     return DetectionSet(
         images, all_boxes, all_labels, targets, list(classes), grid_size, as_anchors(anchors)
     )
+
+
+def shapes_segmentation(
+    n: int,
+    *,
+    image_size: int = 64,
+    classes: Sequence[str] = SCENE_CLASSES,
+    max_objects: int = 3,
+    radius_range: tuple[float, float] | None = None,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic segmentation data: coloured shapes on textured backgrounds, with pixel masks.
+
+    The scenes of :func:`shapes_detection` (1 to ``max_objects`` shapes of random class, colour,
+    size and small rotation, boxes overlapping by at most 0.05 IoU), without the one-object-per-
+    grid-cell rule, and with the class of every pixel. Shapes are drawn without anti-aliasing,
+    so the mask is exact: a pixel is a shape's if and only if it has the shape's colour.
+
+    Args:
+        n: number of images, >= 0.
+        image_size: side of each square image in pixels, >= 16.
+        classes: shape kinds to draw, among ``cnnkit.data.SHAPE_CLASSES``.
+        max_objects: most shapes per image (at least one each), >= 1.
+        radius_range: (min, max) shape radius in pixels, with max <= image_size / 2.5;
+            default image_size / 8 to image_size / 4.
+        seed: random seed; the same seed gives the same images.
+
+    Returns:
+        images: (n, image_size, image_size, 3) uint8.
+        masks: (n, image_size, image_size) int64 class ids: 0 for background, k + 1 where
+            ``classes[k]`` is drawn.
+
+    See notebooks/11_beyond_classification.ipynb.
+    """
+    if n < 0:
+        raise ValueError(f"`n` must be a non-negative number of images. Received: n={n}")
+    if image_size < 16:
+        raise ValueError(
+            f"`image_size` must be at least 16 pixels. Received: image_size={image_size}"
+        )
+    if not classes or any(c not in SHAPE_CLASSES for c in classes):
+        raise ValueError(
+            f"`classes` must be shape kinds among {sorted(SHAPE_CLASSES)}. "
+            f"Received: classes={classes!r}"
+        )
+    if max_objects < 1:
+        raise ValueError(
+            f"`max_objects` must be at least 1 shape per image. Received: max_objects={max_objects}"
+        )
+    lo, hi = radius_range or (image_size / 8, image_size / 4)
+    if not 0 < lo <= hi <= image_size / 2.5:
+        raise ValueError(
+            "`radius_range` must be (min, max) with 0 < min <= max <= image_size / 2.5 "
+            f"= {image_size / 2.5:g}. Received: radius_range={radius_range!r}"
+        )
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, image_size, image_size, 3), dtype=np.uint8)
+    masks = np.zeros((n, image_size, image_size), dtype=np.int64)
+    for i in range(n):
+        images[i], _, _, masks[i] = _render(
+            rng, image_size, list(classes), max_objects, None, lo, hi
+        )
+    return images, masks
