@@ -5,6 +5,13 @@ drive) in a notebook kernel. Without a widget frontend (a script, a test, ``stat
 draws once with the default settings and returns that Figure instead, so notebooks run
 headless under the test suite and still show something.
 
+A widget's output also carries a PNG of what it shows at the moment it is displayed (the
+``image/png`` next to the widget view in its display data): JupyterLab, Notebook, VS Code and
+Colab draw the live widget, while exported HTML without widget state, GitHub's viewer and other
+front ends without widget support show the picture instead of a blank. In Colab, where
+third-party widgets such as ipycanvas do not run, the digit pad falls back to a picture and
+:func:`predict_digit`, which reads an uploaded file.
+
 The interactive widget keeps what it last drew in ``widget.state`` (a dict), and its controls
 in ``widget.controls`` (name -> ipywidget), so a test or a curious learner can set
 ``widget.controls["stride"].value = 2`` and read ``widget.state["output"]``.
@@ -12,6 +19,8 @@ in ``widget.controls`` (name -> ipywidget), so a test or a curious learner can s
 
 from __future__ import annotations
 
+import base64
+import os
 import re
 from collections.abc import Sequence
 
@@ -32,6 +41,7 @@ __all__ = [
     "digit_pad",
     "feature_map_explorer",
     "parse_kernel",
+    "predict_digit",
     "to_mnist",
 ]
 
@@ -49,6 +59,52 @@ KERNELS: dict[str, np.ndarray] = {
 
 _CUSTOM = "custom (type below)"
 _DEFAULT_TEXT = "-1 0 1\n-2 0 2\n-1 0 1"
+
+
+class _Demo(widgets.VBox):
+    """A VBox whose display data also holds ``state["png"]``, a picture of what it shows.
+
+    Front ends that render widgets pick the widget view; the others (GitHub, HTML exported
+    without widget state) fall back to the ``image/png``. ipywidgets 8 builds the display data
+    in ``_repr_mimebundle_``, ipywidgets 7 in ``_ipython_display_``: both are covered.
+    """
+
+    def _picture(self) -> dict:
+        data = getattr(self, "state", {}).get("png")
+        return {"image/png": base64.b64encode(data).decode("ascii")} if data else {}
+
+    if hasattr(widgets.Widget, "_repr_mimebundle_"):  # ipywidgets 8
+
+        def _repr_mimebundle_(self, **kwargs):
+            data = super()._repr_mimebundle_(**kwargs)
+            return data if data is None else {**data, **self._picture()}
+
+    else:  # ipywidgets 7: Widget._ipython_display_ sends this bundle itself
+
+        def _ipython_display_(self, **kwargs):
+            from IPython.display import display
+
+            text = repr(self)
+            data = {
+                "text/plain": text if len(text) <= 110 else text[:110] + "\u2026",
+                "application/vnd.jupyter.widget-view+json": {
+                    "version_major": 2,
+                    "version_minor": 0,
+                    "model_id": self._model_id,
+                },
+                **self._picture(),
+            }
+            display(data, raw=True)
+            self._handle_displayed(**kwargs)
+
+
+def _show(state: dict, fig: Figure) -> None:
+    """Display ``fig`` as a PNG (in the widget's output area) and keep its bytes in ``state``."""
+    from IPython.display import display
+
+    picture = png(fig)
+    state["png"] = picture.data
+    display(picture)
 
 
 def parse_kernel(text: str) -> np.ndarray:
@@ -218,7 +274,8 @@ def conv_explorer(image=None, *, static: bool | None = None):
 
     Returns:
         An ``ipywidgets.VBox`` with ``.controls`` and ``.state`` (``kernel``, ``output``,
-        ``formula``), or a Figure when static.
+        ``formula``, ``png``: the picture last drawn, which the widget's display data also
+        carries for front ends without widgets), or a Figure when static.
 
     See notebooks/03_convolution_by_hand.ipynb.
     """
@@ -258,15 +315,14 @@ def conv_explorer(image=None, *, static: bool | None = None):
         output, formula = _convolve(picture, weights, stride, padding, dilation)
         state.update(kernel=weights, output=output, formula=formula)
         formula_box.value = f"<pre>{formula}</pre>"
-        from IPython.display import display
 
         # The formula already sits in `formula_box` above the picture: don't draw it twice.
-        display(png(_draw_conv(picture, weights, output, None, kernel.split(" (")[0])))
+        _show(state, _draw_conv(picture, weights, output, None, kernel.split(" (")[0]))
 
     out = widgets.interactive_output(render, controls)
     left = widgets.VBox([controls["kernel"], controls["custom"]])
     right = widgets.VBox([controls["stride"], controls["padding"], controls["dilation"]])
-    box = widgets.VBox([widgets.HBox([left, right]), formula_box, out])
+    box = _Demo([widgets.HBox([left, right]), formula_box, out])
     box.controls = controls
     box.state = state
     return box
@@ -332,7 +388,8 @@ def feature_map_explorer(
 
     Returns:
         An ``ipywidgets.VBox`` with ``.controls`` (``image``, ``layer``, ``channel``) and
-        ``.state`` (``map``: the (h, w) array drawn, ``title``), or a Figure when static.
+        ``.state`` (``map``: the (h, w) array drawn, ``title``, ``png``: the picture last
+        drawn, also in the widget's display data), or a Figure when static.
 
     See notebooks/04_lenet_mnist.ipynb.
     """
@@ -380,12 +437,10 @@ def feature_map_explorer(
         channel = min(channel, array.shape[-1] - 1)
         h, w, k = array.shape
         state.update(map=array[..., channel], title=f"{layer}: channel {channel} of {k} ({h}x{w})")
-        from IPython.display import display
-
-        display(png(_draw_map(images[image], array, layer, channel)))
+        _show(state, _draw_map(images[image], array, layer, channel))
 
     out = widgets.interactive_output(render, controls)
-    box = widgets.VBox([widgets.HBox(list(controls.values())), out])
+    box = _Demo([widgets.HBox(list(controls.values())), out])
     box.controls = controls
     box.state = state
     return box
@@ -564,6 +619,9 @@ def digit_pad(model, *, size: int = 28, static: bool | None = None):
     it saw. **Clear** empties the canvas; **Upload** reads a photo or scan of a digit instead.
     The pad opens with a built-in sample digit (a "3") already drawn and predicted.
 
+    In Colab, which does not run ipycanvas, it prints one line on how to upload a photo and
+    use :func:`predict_digit` instead, and returns the sample's Figure.
+
     Args:
         model: a trained Keras classifier of (size, size, 1) images scaled to [0, 1], with
             (batch, num_classes) softmax outputs (e.g. ``cnnkit.models.lenet()``).
@@ -576,10 +634,13 @@ def digit_pad(model, *, size: int = 28, static: bool | None = None):
         An ``ipywidgets.VBox`` with ``.controls`` (``canvas``, ``clear``, ``upload``) and
         ``.state`` (``strokes``: the pen strokes as lists of (x, y) canvas points;
         ``drawing``: the (280, 280) uint8 picture; ``image``: the (size, size, 1) uint8 model
-        input; ``top3``: [(class, probability)] most probable first), or a Figure when static.
+        input; ``top3``: [(class, probability)] most probable first; ``png``: the picture of
+        all three, also in the widget's display data), or a Figure when static or in Colab.
 
     See notebooks/04_lenet_mnist.ipynb.
     """
+    from . import env
+
     expected = tuple(model.inputs[0].shape[1:])
     if expected != (size, size, 1):
         raise ValueError(
@@ -597,17 +658,18 @@ def digit_pad(model, *, size: int = 28, static: bool | None = None):
     predict(_render_strokes(state["strokes"]))
     if static is None:
         static = not in_notebook()
+    if not static and env.in_colab():
+        print(
+            "cnnkit: Colab cannot show the drawing pad; upload a photo of a digit with "
+            "`from google.colab import files; name = next(iter(files.upload()))`, then run "
+            "`cnnkit.widgets.predict_digit(model, name)`."
+        )
+        static = True
     if static:
         return _draw_pad(state["drawing"], state["image"], state["top3"], class_names)
 
     from ipycanvas import Canvas
 
-    from . import env
-
-    if env.in_colab():  # Colab shows third-party widgets only with its custom manager
-        from google.colab import output
-
-        output.enable_custom_widget_manager()
     canvas = Canvas(
         width=_PAD_SIDE, height=_PAD_SIDE, layout=widgets.Layout(border="1px solid #888")
     )
@@ -627,6 +689,8 @@ def digit_pad(model, *, size: int = 28, static: bool | None = None):
         bars.value = (
             _bars_html(state["top3"], class_names) if state["top3"] else "<i>nothing drawn</i>"
         )
+        fig = _draw_pad(state["drawing"], state["image"], state["top3"], class_names)
+        state["png"] = png(fig).data
 
     def paint_background() -> None:
         canvas.fill_style = "black"
@@ -668,6 +732,8 @@ def digit_pad(model, *, size: int = 28, static: bool | None = None):
         from PIL import Image
 
         files = change["new"]
+        if isinstance(files, dict):  # ipywidgets 7: {name: {"metadata": ..., "content": ...}}
+            files = list(files.values())
         if not files:
             return
         with Image.open(io.BytesIO(bytes(files[0]["content"]))) as picture:
@@ -695,7 +761,47 @@ def digit_pad(model, *, size: int = 28, static: bool | None = None):
         paint(stroke)
     show()
     right = widgets.VBox([widgets.HTML("<b>what the model sees</b>"), seen, bars])
-    box = widgets.VBox([hint, widgets.HBox([canvas, right]), widgets.HBox([clear, upload])])
+    box = _Demo([hint, widgets.HBox([canvas, right]), widgets.HBox([clear, upload])])
     box.controls = {"canvas": canvas, "clear": clear, "upload": upload}
     box.state = state
     return box
+
+
+def predict_digit(model, image, *, size: int = 28) -> Figure:
+    """What a trained MNIST model predicts for a photo or scan of one digit.
+
+    The digit pad's picture without the pad: the image as given, the MNIST-style image the
+    model sees (:func:`to_mnist`) and the model's three most probable digits. It serves where
+    the pad cannot run (Colab, a static page) and for files: upload a photo, pass its name.
+
+    Args:
+        model: a trained Keras classifier of (size, size, 1) images scaled to [0, 1].
+        image: a path to an image file (PNG, JPEG ...) or an image array as :func:`to_mnist`
+            takes it.
+        size: side of the model's input images in pixels.
+
+    Returns:
+        The Figure (drawing, what the model sees, top 3).
+
+    See notebooks/04_lenet_mnist.ipynb.
+    """
+    expected = tuple(model.inputs[0].shape[1:])
+    if expected != (size, size, 1):
+        raise ValueError(
+            f"`model` must take ({size}, {size}, 1) images for `size` {size}. "
+            f"Received: a model with input shape {expected}"
+        )
+    if isinstance(image, (str, os.PathLike)):
+        from PIL import Image
+
+        if not os.path.isfile(image):
+            raise ValueError(
+                f"`image` must be an image file or an array. Received: image={image!r}"
+            )
+        with Image.open(image) as picture:
+            image = np.asarray(picture.convert("L"))
+    digit = to_mnist(image, size=size)
+    top = _top3(model, digit) if digit.any() else []
+    drawing = (_ink_gray(image) * 255).round().astype(np.uint8)
+    class_names = [str(k) for k in range(int(model.outputs[0].shape[-1]))]
+    return _draw_pad(drawing, digit, top, class_names)

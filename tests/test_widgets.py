@@ -1,4 +1,11 @@
-"""cnnkit.widgets: the demos build, and their callbacks redraw with changed values."""
+"""cnnkit.widgets: the demos build, their callbacks redraw with changed values, and the
+picture a widget leaves for front ends without widgets is the one it currently shows.
+
+Run on ipywidgets 8 (the project's) and 7 (Colab's): ``PYTHONPATH=<ipywidgets 7.7 folder>``.
+"""
+
+import base64
+import io
 
 import ipywidgets
 import keras
@@ -15,6 +22,41 @@ def _quiet_display(monkeypatch):
     import IPython.display
 
     monkeypatch.setattr(IPython.display, "display", lambda *objects, **kwargs: None)
+
+
+IPYWIDGETS_7 = not hasattr(ipywidgets.Widget, "_repr_mimebundle_")
+
+
+def _display_data(box, monkeypatch) -> dict:
+    """The display data a front end receives for `box` (ipywidgets 8 and 7 build it apart)."""
+    import IPython.display
+
+    if not IPYWIDGETS_7:
+        return box._repr_mimebundle_()
+    sent = []
+    monkeypatch.setattr(IPython.display, "display", lambda data, **kwargs: sent.append(data))
+    box._ipython_display_()
+    (data,) = sent
+    return data
+
+
+def _fallback_png(box, monkeypatch) -> bytes:
+    """The PNG that viewers without widget support show in place of `box`."""
+    data = _display_data(box, monkeypatch)
+    assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == box.model_id
+    return base64.b64decode(data["image/png"])
+
+
+def _pixels(png_bytes: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png_bytes)).convert("RGB"), dtype=np.int16)
+
+
+def _png_of(fig) -> bytes:
+    from cnnkit.display import png
+
+    return png(fig).data
 
 
 def test_parse_kernel_reads_rows_and_fractions():
@@ -88,6 +130,23 @@ def test_conv_explorer_redraws_when_the_controls_change():
     assert box.state["output"].shape == (conv.output_size(20, 3, 2, 0, 2), 10)
 
 
+def test_conv_explorer_leaves_a_picture_of_its_current_settings(monkeypatch):
+    image = np.random.default_rng(3).random((24, 24))
+    box = widgets.conv_explorer(image, static=False)
+    sobel = widgets.KERNELS["sobel x"]
+    first = _fallback_png(box, monkeypatch)
+    expected = conv.conv2d(image, sobel, padding=1)
+    assert first == _png_of(widgets._draw_conv(image, sobel, expected, None, "sobel x"))
+
+    box.controls["stride"].value = 3
+    after = _fallback_png(box, monkeypatch)
+    strided = conv.conv2d(image, sobel, stride=3, padding=1)
+    assert after == _png_of(widgets._draw_conv(image, sobel, strided, None, "sobel x"))
+    before_px, after_px = _pixels(first), _pixels(after)
+    assert before_px.shape == after_px.shape
+    assert (np.abs(before_px - after_px).max(axis=-1) > 30).mean() > 0.05  # a visibly new picture
+
+
 def test_conv_explorer_takes_typed_kernels_and_reports_bad_ones():
     image = np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8)
     box = widgets.conv_explorer(image, static=False)
@@ -136,6 +195,18 @@ def test_feature_map_explorer_shows_the_chosen_map(model):
     box.controls["layer"].value = "conv_a"  # fewer channels: the slider follows
     assert box.controls["channel"].max == 2 and box.controls["channel"].value == 2
     assert box.state["title"] == "conv_a: channel 2 of 3 (10x10)"
+
+
+def test_feature_map_explorer_leaves_a_picture_of_the_chosen_map(model, monkeypatch):
+    images = np.random.default_rng(4).integers(0, 256, (3, 10, 10, 1), dtype=np.uint8)
+    box = widgets.feature_map_explorer(model, images, static=False)
+    first = _fallback_png(box, monkeypatch)
+    box.controls["layer"].value = "conv_b"
+    box.controls["channel"].value = 5
+    after = _fallback_png(box, monkeypatch)
+    maps = widgets.viz.feature_maps(model, images[0], layers=["conv_b"])["conv_b"]
+    assert after == _png_of(widgets._draw_map(images[0], maps, "conv_b", 5))
+    assert after != first
 
 
 def test_feature_map_explorer_static_and_errors(model):
@@ -221,9 +292,13 @@ def test_digit_pad_predicts_what_is_drawn(template_model):
     pad = widgets.digit_pad(template_model, static=False)
     assert isinstance(pad, ipywidgets.VBox)
     assert len(pad.state["strokes"]) == 1 and len(pad.state["top3"]) == 3  # the sample "3"
+    sample_png = pad.state["png"]
     pad.controls["clear"].click()
     assert pad.state["strokes"] == [] and pad.state["top3"] == []
     assert not pad.state["image"].any()
+    empty = np.zeros((280, 280), np.uint8)
+    blank = widgets._draw_pad(empty, pad.state["image"], [], [str(k) for k in range(10)])
+    assert pad.state["png"] == _png_of(blank) != sample_png
 
     canvas = pad.controls["canvas"]
     _send(canvas, "mouse_move", 10, 10)  # moving without the button down draws nothing
@@ -239,6 +314,10 @@ def test_digit_pad_predicts_what_is_drawn(template_model):
     assert labels[0] == 1 and probabilities == sorted(probabilities, reverse=True)
     expected = template_model.predict(prepare(pad.state["image"][None]), verbose=0)[0]
     np.testing.assert_allclose(probabilities[0], expected.max(), rtol=1e-6)
+    drawn = widgets._draw_pad(
+        pad.state["drawing"], pad.state["image"], pad.state["top3"], [str(k) for k in range(10)]
+    )
+    assert pad.state["png"] == _png_of(drawn)
 
     pad.controls["clear"].click()
     (ring,) = _RING
@@ -259,15 +338,21 @@ def test_digit_pad_reads_an_uploaded_photo(template_model):
     buffer = io.BytesIO()
     Image.fromarray(255 - _stroke_image(_BAR)).save(buffer, format="png")  # dark ink on white
     content = buffer.getvalue()
-    pad.controls["upload"].value = (
-        {
-            "name": "one.png",
-            "type": "image/png",
-            "size": len(content),
-            "content": memoryview(content),
-            "last_modified": datetime.datetime.now(tz=datetime.timezone.utc),
-        },
-    )
+    upload = pad.controls["upload"]
+    if IPYWIDGETS_7:  # what the browser sends: the files' metadata and bytes, then a counter
+        upload.metadata = [{"name": "one.png", "type": "image/png", "size": len(content)}]
+        upload.data = [content]
+        upload._counter += 1
+    else:
+        upload.value = (
+            {
+                "name": "one.png",
+                "type": "image/png",
+                "size": len(content),
+                "content": memoryview(content),
+                "last_modified": datetime.datetime.now(tz=datetime.timezone.utc),
+            },
+        )
     assert pad.state["strokes"] == []
     np.testing.assert_array_equal(pad.state["image"], widgets.to_mnist(_stroke_image(_BAR)))
     assert pad.state["top3"][0][0] == 1
@@ -279,3 +364,27 @@ def test_digit_pad_static_and_errors(template_model):
     assert fig.axes[1].get_title().startswith("what the model sees (28x28)")
     with pytest.raises(ValueError, match=r"must take \(32, 32, 1\) images.*Received: a model"):
         widgets.digit_pad(template_model, size=32)
+
+
+def test_digit_pad_in_colab_falls_back_to_a_picture_and_predict_digit(
+    template_model, monkeypatch, capsys, tmp_path
+):
+    from PIL import Image
+
+    from cnnkit import env
+
+    monkeypatch.setattr(env, "in_colab", lambda: True)
+    fig = widgets.digit_pad(template_model, static=False)
+    assert isinstance(fig, Figure)
+    assert "Colab cannot show the drawing pad" in capsys.readouterr().out
+
+    photo = tmp_path / "one.png"
+    Image.fromarray(255 - _stroke_image(_BAR)).save(photo)  # dark ink on white paper
+    from_file = widgets.predict_digit(template_model, str(photo))
+    shown = from_file.axes[1].images[0].get_array()
+    np.testing.assert_array_equal(shown, widgets.to_mnist(_stroke_image(_BAR))[..., 0])
+    assert [t.get_text() for t in from_file.axes[2].get_yticklabels()][-1] == "1"  # top: "1"
+    from_array = widgets.predict_digit(template_model, _stroke_image(_RING))
+    assert [t.get_text() for t in from_array.axes[2].get_yticklabels()][-1] == "0"
+    with pytest.raises(ValueError, match=r"`image` must be an image file or an array.*nope.png"):
+        widgets.predict_digit(template_model, str(tmp_path / "nope.png"))
