@@ -12,20 +12,26 @@ from .googlenet import googlenet, mini_googlenet
 from .lenet import lenet
 from .mobilenet import mobilenet
 from .resnet import resnet, resnet50
+from .speedrun import CIFAR10_MEAN, CIFAR10_STD, init_whitening, speedrun, whitening_filters
 from .vgg import mini_vgg, vgg16
 from .yolo import tiny_yolo
 
 __all__ = [
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
     "alexnet",
     "alexnet_cifar",
     "blocks",
     "googlenet",
+    "init_whitening",
     "lenet",
     "mini_googlenet",
     "mini_vgg",
     "mobilenet",
     "resnet",
     "resnet50",
+    "speedrun",
     "tiny_yolo",
     "vgg16",
+    "whitening_filters",
 ]
