@@ -284,7 +284,8 @@ def test_tiny_yolo_output_layout():
     assert np.all((out[..., :3] > 0) & (out[..., :3] < 1))
     assert np.all(out[..., 3:5] > 0)
     np.testing.assert_allclose(out[..., 5:].sum(-1), 1.0, rtol=1e-5)
-    assert model.get_layer("stage1_conv") is not None
+    assert model.get_layer("stage1_conv").filters == 4  # width=4: the first stage's filters
+    assert model.get_layer("stage4_pool").output.shape[1:3] == (4, 4)  # 64 / 2**4 = S
     with pytest.raises(ValueError, match=r"grid_size times a power of two\. Received"):
         detect.tiny_yolo((96, 96, 3), grid_size=5)
 

@@ -82,12 +82,21 @@ def test_setup_prints_one_quiet_line_in_a_fresh_process(tmp_path):
     assert "oneDNN" not in done.stderr and "cuda" not in done.stderr.lower()
 
 
-def test_strategy_is_the_default_one_on_a_cpu():
+def test_strategy_is_the_default_one_on_a_cpu(monkeypatch):
     import tensorflow as tf
 
+    monkeypatch.delenv("COLAB_TPU_ADDR", raising=False)
+    monkeypatch.delenv("TPU_NAME", raising=False)
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
     assert env.strategy() is tf.distribute.get_strategy()
     assert env.strategy().num_replicas_in_sync == 1
 
 
-def test_devices_always_lists_the_cpu_first():
-    assert env.devices()[0] == "CPU"
+def test_devices_lists_the_cpu_then_each_accelerator(monkeypatch):
+    import tensorflow as tf
+
+    found = {"GPU": ["gpu0", "gpu1"], "TPU": []}
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: found[kind])
+    assert env.devices() == ["CPU", "GPU:0", "GPU:1"]
+    found["GPU"] = []
+    assert env.devices() == ["CPU"]

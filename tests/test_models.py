@@ -306,7 +306,9 @@ def test_blocks_shapes_and_parameters():
     full = keras.Model(x, blocks.depthwise_separable(x, 16, separable=False))
     assert full.count_params() == 9 * 8 * 16 + 4 * 16
     square = keras.Input((16, 16, 8))
-    residual = keras.Model(square, blocks.residual_module(square, 32, strides=2, reduce=True, name="r"))
+    residual = keras.Model(
+        square, blocks.residual_module(square, 32, strides=2, reduce=True, name="r")
+    )
     assert residual.output_shape == (None, 8, 8, 32)
     convs = [layer.name for layer in residual.layers if isinstance(layer, keras.layers.Conv2D)]
     assert convs == ["r_conv1", "r_conv2", "r_conv3", "r_shortcut"]
@@ -376,6 +378,7 @@ def test_num_classes_below_two_is_refused(name):
         getattr(models, name)(num_classes=1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_one_epoch_smoke_fit(name):
     keras.utils.set_random_seed(0)

@@ -195,6 +195,7 @@ def pattern_finder():
     return model
 
 
+@pytest.mark.slow  # its fixture trains the pattern finder
 def test_grad_cam_peaks_on_the_planted_pattern(pattern_finder):
     x, y, centres = _planted(40, np.random.default_rng(2))
     accuracy = np.mean(np.argmax(pattern_finder.predict(x, verbose=0), axis=1) == y)

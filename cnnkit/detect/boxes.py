@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["as_boxes", "iou", "nms", "nms_per_class", "pyramid_windows"]
+__all__ = ["as_boxes", "iou", "nms", "nms_per_class", "per_box", "pyramid_windows"]
 
 
 def as_boxes(boxes, name: str) -> np.ndarray:
@@ -20,6 +20,17 @@ def as_boxes(boxes, name: str) -> np.ndarray:
             f"Received: {name}.shape={arr.shape}"
         )
     return arr
+
+
+def per_box(values, boxes: np.ndarray, name: str, what: str, dtype) -> np.ndarray:
+    """``values`` as a flat array of ``dtype`` holding one ``what`` per row of ``boxes``."""
+    values = np.asarray(values, dtype=dtype).reshape(-1)
+    if values.shape[0] != boxes.shape[0]:
+        raise ValueError(
+            f"`{name}` must hold one {what} per box. "
+            f"Received: boxes.shape={boxes.shape}, {name}.shape={values.shape}"
+        )
+    return values
 
 
 def iou(a, b) -> np.ndarray:
@@ -75,12 +86,7 @@ def nms(boxes, scores, *, iou_threshold: float = 0.5, score_threshold: float = 0
     See notebooks/10_yolo_grid_labels.ipynb.
     """
     boxes = as_boxes(boxes, "boxes")
-    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    if scores.shape[0] != boxes.shape[0]:
-        raise ValueError(
-            "`scores` must hold one score per box. "
-            f"Received: boxes.shape={boxes.shape}, scores.shape={scores.shape}"
-        )
+    scores = per_box(scores, boxes, "scores", "score", np.float64)
     if not 0.0 <= iou_threshold <= 1.0:
         raise ValueError(f"`iou_threshold` must be in [0, 1]. Received: {iou_threshold}")
     candidates = np.flatnonzero(scores > score_threshold)
@@ -114,12 +120,7 @@ def nms_per_class(
     """
     boxes = as_boxes(boxes, "boxes")
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    labels = np.asarray(labels).reshape(-1)
-    if labels.shape[0] != boxes.shape[0]:
-        raise ValueError(
-            "`labels` must hold one class id per box. "
-            f"Received: boxes.shape={boxes.shape}, labels.shape={labels.shape}"
-        )
+    labels = per_box(labels, boxes, "labels", "class id", None)
     keep = [
         np.flatnonzero(labels == c)[
             nms(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..preprocessing import predict
-from .boxes import as_boxes, nms_per_class
+from .boxes import as_boxes, nms_per_class, per_box
 
 __all__ = ["as_anchors", "count_collisions", "decode_grid", "detect", "encode_grid"]
 
@@ -45,12 +45,7 @@ def _assign(boxes: np.ndarray, grid_size: int, anchors: np.ndarray | None):
 
 def _check_grid_args(boxes, labels, grid_size: int, num_classes: int):
     boxes = as_boxes(boxes, "boxes")
-    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-    if labels.shape[0] != boxes.shape[0]:
-        raise ValueError(
-            "`labels` must hold one class id per box. "
-            f"Received: boxes.shape={boxes.shape}, labels.shape={labels.shape}"
-        )
+    labels = per_box(labels, boxes, "labels", "class id", np.int64)
     if int(grid_size) != grid_size or grid_size < 1:
         raise ValueError(f"`grid_size` must be a positive integer. Received: {grid_size!r}")
     if np.any((labels < 0) | (labels >= num_classes)):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .boxes import as_boxes
+from .boxes import as_boxes, per_box
 
 __all__ = ["draw_boxes"]
 
@@ -45,12 +45,7 @@ def draw_boxes(
 
     image = np.asarray(image)
     boxes = as_boxes(boxes, "boxes")
-    labels = np.asarray(labels).reshape(-1)
-    if labels.shape[0] != boxes.shape[0]:
-        raise ValueError(
-            "`labels` must hold one class id per box. "
-            f"Received: boxes.shape={boxes.shape}, labels.shape={labels.shape}"
-        )
+    labels = per_box(labels, boxes, "labels", "class id", None)
     own = ax is None
     if own:
         fig, ax = plt.subplots(figsize=(4, 4), layout="constrained")
