@@ -12,7 +12,7 @@ from .googlenet import googlenet, mini_googlenet
 from .lenet import lenet
 from .mobilenet import mobilenet
 from .resnet import resnet, resnet50
-from .speedrun import CIFAR10_MEAN, CIFAR10_STD, init_whitening, speedrun, whitening_filters
+from .speedrun import CIFAR10_MEAN, CIFAR10_STD, speedrun
 from .vgg import mini_vgg, vgg16
 from .yolo import tiny_yolo
 
@@ -23,7 +23,6 @@ __all__ = [
     "alexnet_cifar",
     "blocks",
     "googlenet",
-    "init_whitening",
     "lenet",
     "mini_googlenet",
     "mini_vgg",
@@ -33,5 +32,4 @@ __all__ = [
     "speedrun",
     "tiny_yolo",
     "vgg16",
-    "whitening_filters",
 ]
