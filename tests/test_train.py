@@ -238,7 +238,7 @@ def test_run_killed_mid_epoch_resumes_with_the_epochs_it_owed(tmp_path):
         [sys.executable, str(script), str(ckpt)], env=env, cwd=REPO, capture_output=True, text=True
     )
     assert killed.returncode == -9, killed.stderr[-2000:]
-    assert json.loads((ckpt / "backup" / "training_metadata.json").read_text())["epoch"] == 2
+    assert json.loads((ckpt / "epoch-0001.json").read_text())["epoch"] == 1  # 2 epochs complete
     env["KILL_AT_EPOCH"] = "-1"
     resumed = subprocess.run(
         [sys.executable, str(script), str(ckpt)], env=env, cwd=REPO, capture_output=True, text=True

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import numbers
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ import numpy as np
 from .. import env
 from ..display import in_notebook
 from .callbacks import LivePlot
-from .checkpoints import check_fingerprint, data_signature, fingerprint, read_log
+from .checkpoints import EpochCheckpoint, check_fingerprint, data_signature, fingerprint, restore
 from .pipeline import make_dataset
 from .schedules import make_schedule
 
@@ -25,6 +27,27 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 
 
 _DEFAULT_LR = {"sgd": 0.05, "adam": 3e-3, "adamw": 3e-3}
+
+
+def _warn_if_not_uint8(x: np.ndarray) -> None:
+    """fit scales uint8 images by 1/255; floats pass as they are, which is rarely meant."""
+    if x.dtype == np.uint8 or not np.issubdtype(x.dtype, np.floating):
+        return
+    high = float(np.max(x[:4096]))
+    if high > 1.5:
+        warnings.warn(
+            f"`data.x_train` holds {x.dtype} images in 0..255: fit scales only uint8 images, so "
+            "these reach the model unscaled. Pass them as uint8 (x.astype('uint8')) or divide "
+            "by 255 first.",
+            stacklevel=3,
+        )
+    else:
+        warnings.warn(
+            f"`data.x_train` holds {x.dtype} images already scaled to [0, 1]: fit uses them as "
+            "they are. cnnkit's datasets are uint8 (0..255), which fit scales itself; make sure "
+            "the validation and test images are scaled the same way.",
+            stacklevel=3,
+        )
 
 
 def resolve_jit_compile(jit_compile: bool | None) -> bool | str:
@@ -73,14 +96,16 @@ def fit(
     feeds it through :func:`make_dataset` (uint8 scaled to [0, 1] by 1/255, augmentation on the
     fly, prefetching), validates on ``data.x_val`` when it has one, and returns the History.
 
-    With ``checkpoint_dir``, the run survives a crash: Keras' ``BackupAndRestore`` saves the
-    weights, optimizer and epoch after every epoch, so calling ``fit`` again with the same
-    arguments resumes where the run stopped and trains only the epochs it still owed; the
-    returned History covers every epoch, before and after the crash. ``ModelCheckpoint`` keeps
-    the best weights so far in ``checkpoint_dir/best.weights.h5`` (by validation accuracy, or
-    training loss without a validation split). A checkpoint made by a different model, other
-    arguments or other data is refused with a ValueError rather than loaded. A finished run
-    leaves its final state there, so a second call restores the trained model at once.
+    With ``checkpoint_dir``, the run survives a crash: after every epoch the weights,
+    optimizer state and history are written there as one checkpoint that a kill or a full disk
+    cannot leave half-written (see :class:`cnnkit.train.checkpoints.EpochCheckpoint`), so calling
+    ``fit`` again with the same arguments resumes after the last complete epoch and trains only
+    the epochs it still owed; the returned History covers every epoch, before and after the
+    crash. ``checkpoint_dir/best.weights.h5`` keeps the best weights so far (by validation
+    accuracy, or training loss without a validation split). A checkpoint made by a different
+    model, other arguments or other data is refused with a ValueError rather than loaded. A
+    finished run leaves its final state there, so a second call restores the trained model at
+    once.
 
     Args:
         model: an uncompiled (or compiled: it is recompiled) ``keras.Model`` with softmax
@@ -110,23 +135,46 @@ def fit(
         The ``keras.callbacks.History``; ``history.history`` maps each metric to one value
         per epoch. See notebooks/06_minivgg.ipynb.
     """
-    if int(epochs) < 1:
-        raise ValueError(f"`epochs` must be a positive integer. Received: epochs={epochs}")
-    if int(batch_size) < 1:
-        raise ValueError(
-            f"`batch_size` must be a positive integer. Received: batch_size={batch_size}"
-        )
+    for argument, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+            raise ValueError(
+                f"`{argument}` must be a positive integer. Received: {argument}={value!r}"
+            )
     x_train, y_train = np.asarray(data.x_train), np.asarray(data.y_train)
     if x_train.ndim != 4 or len(x_train) != len(y_train) or not len(x_train):
         raise ValueError(
             "`data` must hold (N, H, W, C) training images and N labels, N > 0. "
             f"Received: x_train.shape={x_train.shape}, y_train.shape={y_train.shape}"
         )
+    _warn_if_not_uint8(x_train)
     x_val = getattr(data, "x_val", None)
     has_val = x_val is not None and len(x_val) > 0
     name = optimizer if isinstance(optimizer, str) else type(optimizer).__name__.lower()
     if learning_rate is None:
         learning_rate = _DEFAULT_LR.get(name, 1e-3)
+    if isinstance(learning_rate, bool) or not (
+        isinstance(learning_rate, numbers.Real)
+        and math.isfinite(learning_rate)
+        and learning_rate > 0
+    ):
+        raise ValueError(
+            "`learning_rate` must be a positive finite number (the peak rate), or None for the "
+            f"optimizer's default. Received: learning_rate={learning_rate!r}"
+        )
+    if not model.built:
+        model.build((None, *x_train.shape[1:]))
+    num_classes = int(model.compute_output_shape((None, *x_train.shape[1:]))[-1])
+    for argument, labels in (("y_train", y_train), ("y_val", getattr(data, "y_val", None))):
+        if (
+            labels is not None
+            and len(labels)
+            and (np.min(labels) < 0 or np.max(labels) >= max(num_classes, 2))
+        ):
+            raise ValueError(
+                f"`data.{argument}` must hold class indices in [0, {max(num_classes, 2)}) for "
+                f"the model's {num_classes} outputs. Received: labels from {np.min(labels)} to "
+                f"{np.max(labels)}"
+            )
     steps = math.ceil(len(x_train) / batch_size)
     lr = make_schedule(schedule, learning_rate, steps * epochs)
 
@@ -161,7 +209,8 @@ def fit(
     )
     all_callbacks = list(callbacks)
     past: dict[str, list[float]] = {}
-    log_path = None
+    saver = None
+    start = 0
     if checkpoint_dir is not None:
         folder = Path(checkpoint_dir)
         run = {
@@ -174,42 +223,32 @@ def fit(
             "data": data_signature(x_train, y_train),
         }
         check_fingerprint(folder, fingerprint(model, run))
-        log_path = folder / "history.csv"
-        past = read_log(log_path)
+        resumed = restore(model, folder)
         monitor, mode = ("val_accuracy", "max") if has_val else ("loss", "min")
-        best = past.get(monitor)
-        # BackupAndRestore first, so the others see the restored model and epoch.
-        all_callbacks = [
-            keras.callbacks.BackupAndRestore(folder / "backup", delete_checkpoint=False),
-            keras.callbacks.ModelCheckpoint(
-                folder / "best.weights.h5",
-                monitor=monitor,
-                mode=mode,
-                save_best_only=True,
-                save_weights_only=True,
-                initial_value_threshold=(max(best) if mode == "max" else min(best))
-                if best
-                else None,
-            ),
-            keras.callbacks.CSVLogger(log_path, append=True),
-            *all_callbacks,
-        ]
+        saver = EpochCheckpoint(folder, monitor=monitor, mode=mode, resumed=resumed)
+        past = saver.history
+        start = resumed.epoch + 1 if resumed else 0
+        # The saver first, so the other callbacks see each epoch's state after it is safe.
+        all_callbacks = [saver, *all_callbacks]
     if live_plot is None:
         live_plot = in_notebook() and not env.is_fast()
     if live_plot:
-        all_callbacks.append(LivePlot(past=past))
-    if not model.built:
-        model.build((None, *x_train.shape[1:]))
-    history = model.fit(
-        train,
-        validation_data=val,
-        epochs=epochs,
-        callbacks=all_callbacks,
-        shuffle=False,
-        verbose=verbose,
-    )
-    if log_path is not None:
-        history.history = read_log(log_path)
+        all_callbacks.append(LivePlot(past={k: list(v) for k, v in past.items()}))
+    if start < epochs:
+        history = model.fit(
+            train,
+            validation_data=val,
+            epochs=epochs,
+            initial_epoch=start,
+            callbacks=all_callbacks,
+            shuffle=False,
+            verbose=verbose,
+        )
+    else:  # a finished run: its checkpoint already holds the trained model
+        history = keras.callbacks.History()
+        history.set_model(model)
+    if saver is not None:
+        history.history = {k: list(v) for k, v in saver.history.items()}
         history.epoch = list(range(len(next(iter(history.history.values()), []))))
     return history
 
