@@ -1,7 +1,8 @@
-"""The command line: ``python -m cnnkit {doctor,prefetch,run-notebooks,bench,links}``.
+"""The command line: ``python -m cnnkit {doctor,prefetch,mirror,run-notebooks,bench,links}``.
 
 - ``doctor``: report the environment (versions, devices, data folder, modes).
 - ``prefetch``: download the real datasets once, before going offline.
+- ``mirror``: serve this machine's verified dataset cache to a classroom without internet.
 - ``run-notebooks``: dry-run the course headless and write ``build/course/index.html``.
 - ``bench``: time the course's models on this machine.
 - ``links``: point the notebooks' Colab badges and install lines and the README's launch
@@ -35,6 +36,27 @@ def _prefetch(args: argparse.Namespace) -> int:
 
     report = prefetch(args.names or None, weights=not args.no_weights)
     return 1 if any(row["status"] == "failed" for row in report) else 0
+
+
+def _mirror(args: argparse.Namespace) -> int:
+    from .data.mirror import serve
+
+    try:
+        server = serve(args.port, host=args.host)
+    except (ValueError, OSError) as error:
+        print(f"cnnkit mirror: {error}", file=sys.stderr)
+        return 2
+    host, port = server.server_address[:2]
+    names = ", ".join(sorted(server.RequestHandlerClass.files))
+    print(f"Serving {names} on http://{host}:{port}/ (Ctrl+C stops).")
+    print(f"On each learner's machine: export CNNKIT_MIRROR=http://<this machine's address>:{port}")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
 
 
 def _run_notebooks(args: argparse.Namespace) -> int:
@@ -87,6 +109,16 @@ def _parser() -> argparse.ArgumentParser:
         "--no-weights", action="store_true", help="skip the pretrained weights of notebook 09"
     )
     prefetch.set_defaults(run=_prefetch)
+
+    mirror = commands.add_parser(
+        "mirror",
+        help="serve this machine's verified dataset cache to a room (CNNKIT_MIRROR on the others)",
+    )
+    mirror.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    mirror.add_argument(
+        "--host", default="0.0.0.0", help="address to listen on (default: every interface)"
+    )
+    mirror.set_defaults(run=_mirror)
 
     run = commands.add_parser(
         "run-notebooks",

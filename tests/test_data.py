@@ -1,6 +1,7 @@
 """cnnkit.data: resolution order, stand-ins, folders and every promised error."""
 
 import hashlib
+import json
 import warnings
 from pathlib import Path
 
@@ -167,7 +168,8 @@ def test_corrupt_cached_download_is_moved_aside_and_fetched_again(fake_home, mon
     digest = _write_mnist(good, n_train=10)
     monkeypatch.setitem(data.manifest()["mnist"]["files"][0], "sha256", digest)
     cached = fake_home / "datasets" / "mnist.npz"
-    cached.write_bytes(good.read_bytes()[:100])  # a truncated download
+    cached.write_bytes(good.read_bytes()[:100])  # a truncated download, made by the kit:
+    (fake_home / "datasets" / ".cnnkit-fetched.json").write_text(json.dumps([str(cached)]))
 
     def fake_get_file(fname, origin, file_hash, cache_subdir, cache_dir, extract):
         target = Path(cache_dir) / cache_subdir / fname

@@ -69,12 +69,15 @@ def _real(name: str, *, data_dir, offline: bool | None, seed: int, limit: int | 
             found = _from_folder(name, Path(folder).expanduser(), where)
             if found is not None:
                 return found
-    cached = from_keras_cache(name)
+    reason = "offline mode (CNNKIT_OFFLINE or offline=True)"
+    try:
+        cached = from_keras_cache(name)
+    except (OSError, ValueError) as error:  # an odd or damaged cache: say so, never crash here
+        cached, reason = None, f"the Keras cache is not usable: {error}"
     if cached is not None:
         return cached
 
     no_download = env.is_offline() if offline is None else offline
-    reason = "offline mode (CNNKIT_OFFLINE or offline=True)"
     if not no_download:
         try:
             download(name)
@@ -84,12 +87,12 @@ def _real(name: str, *, data_dir, offline: bool | None, seed: int, limit: int | 
             reason = "the download finished but the files could not be read"
         except Exception as error:  # network errors come in many types
             reason = f"download failed: {type(error).__name__}: {error}"
-            if offline is False:
-                raise RuntimeError(
-                    f"{info['title']} is not on this machine and could not be downloaded "
-                    f"({reason}). Looked in data_dir, CNNKIT_DATA_DIR and {keras_datasets_dir()}. "
-                    "Go online, or put the files in a data dir (see `python -m cnnkit prefetch`)."
-                ) from error
+    if offline is False:
+        raise RuntimeError(
+            f"{info['title']} is not on this machine and could not be downloaded ({reason}). "
+            f"Looked in data_dir, CNNKIT_DATA_DIR and {keras_datasets_dir()}. Go online, or put "
+            "the files in a data dir (see `python -m cnnkit prefetch`)."
+        )
     if info["standin"] is None:
         raise RuntimeError(
             f"{info['title']} is not available ({reason}) and has no stand-in. Looked in "
