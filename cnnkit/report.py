@@ -36,6 +36,12 @@ _NORMALIZE = (None, "true", "pred", "all")
 def _labels(y, argument: str) -> np.ndarray:
     """Integer class labels of shape (N,) from labels, one-hot rows or probability rows."""
     y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise ValueError(
+            f"`{argument}` must hold integer class indices (0 to num_classes - 1), not names or "
+            "other objects: map names to indices first, e.g. [class_names.index(n) for n in "
+            f"names]. Received: {argument}={y.ravel()[:5]!r} (dtype {y.dtype})"
+        )
     if y.ndim == 2 and y.shape[1] > 1:
         return np.argmax(y, axis=1).astype(np.int64)
     if y.ndim == 2 and y.shape[1] == 1:
@@ -277,6 +283,15 @@ def evaluate(
     """
     _check_normalize(normalize)
     probabilities = class_probabilities(model, x, batch_size=batch_size)
+    broken = ~np.isfinite(probabilities).all(axis=1)
+    if broken.any():
+        raise ValueError(
+            f"The model's outputs are not finite (NaN or inf) for {int(broken.sum()):,} of "
+            f"{len(broken):,} images, so there is no honest accuracy to report: training "
+            "probably diverged (lower the learning rate, check the inputs are scaled) or the "
+            f"weights are broken. Received: outputs of image {int(np.argmax(broken))} = "
+            f"{probabilities[int(np.argmax(broken))][:4]}"
+        )
     if class_names is None:
         class_names = [str(k) for k in range(probabilities.shape[1])]
     class_names = [str(name) for name in class_names]

@@ -165,8 +165,10 @@ def test_collision_keeps_first_object():
 def test_encode_grid_rejects_bad_arguments():
     with pytest.raises(ValueError, match=r"`labels` must be class ids in \[0, 3\)\. Received"):
         detect.encode_grid([[0.1, 0.1, 0.2, 0.2]], [3])
-    with pytest.raises(ValueError, match=r"x_min < x_max and y_min < y_max\. Received"):
+    with pytest.raises(ValueError, match=r"x_max >= x_min and y_max >= y_min.*Received"):
         detect.encode_grid([[0.3, 0.1, 0.2, 0.2]], [0])
+    with pytest.raises(ValueError, match=r"x_min < x_max and y_min < y_max\. Received"):
+        detect.encode_grid([[0.2, 0.1, 0.2, 0.2]], [0])  # zero width: no box to learn
     with pytest.raises(ValueError, match=r"`anchors` must be \(A, 2\) positive"):
         detect.encode_grid([[0.1, 0.1, 0.2, 0.2]], [0], anchors=[[0.1, -1]])
     with pytest.raises(ValueError, match=r"`y` must have shape \(S, S, A, 5 \+ C\)"):

@@ -88,6 +88,12 @@ def from_directory(
         p.name for p in train_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
     )
     files = {"train": _list_files(train_dir, class_names, root)}
+    empty = sorted(set(class_names) - {class_names[label] for _, label in files["train"]})
+    if files["train"] and empty:
+        raise ValueError(
+            f"These class folder(s) hold no images: {', '.join(empty)} (in {train_dir}). An "
+            "empty folder would become a class no image belongs to: add images or remove it."
+        )
     if not files["train"]:
         raise ValueError(
             f"No images found in {train_dir}. Expected {root}/<class>/*.jpg or "
@@ -178,6 +184,17 @@ def _list_files(folder: Path, class_names: list[str], root: Path) -> list[tuple[
     return listed
 
 
+def _to_8bit(img):
+    """16-bit and 32-bit grey images scaled to 8 bits (Pillow's convert would clip them white)."""
+    from PIL import Image
+
+    if img.mode not in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return img
+    levels = np.asarray(img, np.float64)
+    top = 65535.0 if img.mode.startswith("I;16") or levels.max() > 255 else 255.0
+    return Image.fromarray(np.round(np.clip(levels, 0, top) * (255.0 / top)).astype(np.uint8))
+
+
 def _read_images(
     files: list[Path], *, image_size: tuple[int, int] | None, color_mode: str
 ) -> tuple[np.ndarray | None, np.ndarray, list[tuple[Path, str]], set[tuple[int, int]]]:
@@ -201,8 +218,8 @@ def _read_images(
                 img.load()
                 mode = {"rgb": "RGB", "grayscale": "L"}.get(color_mode)
                 if mode is None:
-                    mode = "L" if img.mode in ("L", "1", "I;16", "I") else "RGB"
-                img = img.convert(mode)
+                    mode = "L" if img.mode in ("L", "1", "I;16", "I;16B", "I", "F") else "RGB"
+                img = _to_8bit(img).convert(mode)
                 if image_size is not None and img.size != (image_size[1], image_size[0]):
                     img = img.resize((image_size[1], image_size[0]), Image.Resampling.BILINEAR)
                 array = np.asarray(img, np.uint8)

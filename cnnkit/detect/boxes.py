@@ -19,6 +19,20 @@ def as_boxes(boxes, name: str) -> np.ndarray:
             f"`{name}` must have shape (N, 4): (x_min, y_min, x_max, y_max) per box. "
             f"Received: {name}.shape={arr.shape}"
         )
+    if not np.isfinite(arr).all():
+        row = int(np.argmax(~np.isfinite(arr).all(axis=1)))
+        raise ValueError(
+            f"`{name}` must be finite numbers (no NaN or inf). Received: {name}[{row}]="
+            f"{arr[row].tolist()}"
+        )
+    inverted = (arr[:, 2] < arr[:, 0]) | (arr[:, 3] < arr[:, 1])
+    if inverted.any():
+        row = int(np.argmax(inverted))
+        raise ValueError(
+            f"`{name}` must be (x_min, y_min, x_max, y_max) with x_max >= x_min and "
+            f"y_max >= y_min; swap the corners of inverted boxes. Received: {name}[{row}]="
+            f"{arr[row].tolist()}"
+        )
     return arr
 
 

@@ -58,6 +58,11 @@ def tta_predict(
     x = prepare(x)
     if x.ndim != 4:
         raise ValueError(f"`x` must be a batch of images (N, H, W, C). Received: x.shape={x.shape}")
+    if not len(x):
+        raise ValueError(
+            "`x` must hold at least one image: there is nothing to predict. "
+            f"Received: x.shape={x.shape}"
+        )
     # One view and its mirror at a time: memory holds two or three copies of x, not all views.
     offsets = [(0, 0), *_shift_offsets(shifts)]
     total, n_views = None, 0
