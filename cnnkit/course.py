@@ -29,7 +29,9 @@ __all__ = [
     "PeakMemory",
     "binder_badge",
     "binder_url",
+    "COLAB_PACKAGES",
     "colab_badge",
+    "colab_commands",
     "colab_url",
     "find_notebooks",
     "install_line",
@@ -38,6 +40,7 @@ __all__ = [
     "run_course",
     "run_notebook",
     "select",
+    "setup_cell",
     "update_links",
     "write_index",
 ]
@@ -116,6 +119,57 @@ def install_line() -> str:
     return f"cnnkit @ git+{_repo_url()}"
 
 
+COLAB_PACKAGES = "/tmp/colab-packages.txt"
+"""Where the setup cell lists the packages Colab has, as pip constraints, before installing."""
+
+
+def colab_commands(requirement: str | None = None) -> list[str]:
+    """The two shell commands the setup cell runs in Colab, in order.
+
+    The first lists every installed distribution as ``name==version`` (cnnkit itself left
+    out, so a rerun can reinstall it) into :data:`COLAB_PACKAGES`; the second installs the kit
+    with that list as pip constraints. pip may then only add what Colab lacks (ipycanvas);
+    it never upgrades or downgrades TensorFlow, Keras, numpy or anything else Colab ships, and
+    stops with a resolver error rather than break the runtime. ``make test-colab`` runs the
+    same commands against Colab's pip freeze.
+
+    Args:
+        requirement: what to install; None gives :func:`install_line` (``"."`` installs a
+            checkout, as the Colab-stack job does).
+    """
+    return [
+        f"pip list --format=freeze | grep -v '^cnnkit==' > {COLAB_PACKAGES}",
+        f'pip install -q -c {COLAB_PACKAGES} "{requirement or install_line()}"',
+    ]
+
+
+def setup_cell() -> str:
+    """The source of every notebook's setup cell (its first code cell).
+
+    In Colab it installs the kit with :func:`colab_commands`; everywhere else it only imports
+    cnnkit and calls ``cnnkit.setup()``. ``python -m cnnkit links`` writes it into every
+    notebook; the structure test (``tests/test_notebooks.py``) fails on any other text.
+    """
+    listing, install = colab_commands()
+    return (
+        "import sys\n"
+        "\n"
+        'if "google.colab" in sys.modules:  # Colab: add the course kit, keep Colab\'s packages\n'
+        f"    !{listing}\n"
+        f"    %{install}\n"
+        "\n"
+        "import cnnkit\n"
+        "\n"
+        "cnnkit.setup()"
+    )
+
+
+def _is_setup_cell(cell) -> bool:
+    return cell.cell_type == "code" and (
+        "google.colab" in cell.source or "cnnkit.setup()" in cell.source
+    )
+
+
 _LINKS = (
     # A link to some GitHub repository, and what it becomes for the configured one.
     (
@@ -147,10 +201,12 @@ def update_links(
     *,
     check: bool = False,
 ) -> list[Path]:
-    """Point Colab badges, Binder buttons and Colab install lines at ``cnnkit.REPO_URL``.
+    """Point Colab badges and Binder buttons at ``cnnkit.REPO_URL``; rewrite setup cells.
 
     The one place to change for a fork is ``REPO_URL`` in ``cnnkit/__init__.py``; this
-    rewrites the copies of it in the notebooks (badge cell, setup cell) and the README.
+    rewrites the copies of it in the notebooks (badge cell) and the README, and replaces each
+    notebook's setup cell (its first code cell that checks for Colab or calls
+    ``cnnkit.setup()``) with :func:`setup_cell` as a whole.
 
     Args:
         notebooks: ``.ipynb`` files to update.
@@ -166,8 +222,9 @@ def update_links(
     for path in map(Path, notebooks):
         nb = nbformat.read(path, as_version=4)
         changed = False
+        setup = next((cell for cell in nb.cells if _is_setup_cell(cell)), None)
         for cell in nb.cells:
-            new = _relink(cell.source)
+            new = setup_cell() if cell is setup else _relink(cell.source)
             changed |= new != cell.source
             cell.source = new
         if changed:
@@ -342,7 +399,7 @@ def run_notebook(
 
     client = NotebookClient(
         nb,
-        timeout=limit,
+        timeout=round(limit),  # nbclient 0.10 (Colab's) takes whole seconds only
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
         on_notebook_start=on_start,
