@@ -185,7 +185,7 @@ def downsample_module(
         x,
         filters,
         3,
-        2,
+        strides=2,
         padding="valid",
         batch_norm=batch_norm,
         activation=activation,
