@@ -39,16 +39,16 @@ def _prefetch(args: argparse.Namespace) -> int:
 
 
 def _mirror(args: argparse.Namespace) -> int:
-    from .data.mirror import serve
+    from .data.mirror import mirror_files, serve
 
     try:
         server = serve(args.port, host=args.host)
     except (ValueError, OSError) as error:
         print(f"cnnkit mirror: {error}", file=sys.stderr)
         return 2
-    host, port = server.server_address[:2]
-    names = ", ".join(sorted(server.RequestHandlerClass.files))
-    print(f"Serving {names} on http://{host}:{port}/ (Ctrl+C stops).")
+    port = server.server_port
+    names = ", ".join(sorted(mirror_files()))
+    print(f"Serving {names} on http://{args.host}:{port}/ (Ctrl+C stops).")
     print(f"On each learner's machine: export CNNKIT_MIRROR=http://<this machine's address>:{port}")
     try:
         server.serve_forever()

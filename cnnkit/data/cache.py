@@ -279,8 +279,8 @@ def _extract(archive: Path, item: dict) -> Path:
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as handle:
-                for member in handle.infolist():
-                    _refuse_unsafe(member.filename, partial, archive)
+                for zipped in handle.infolist():
+                    _refuse_unsafe(zipped.filename, partial, archive)
                 handle.extractall(partial)
         else:
             with tarfile.open(archive) as handle:
