@@ -52,6 +52,26 @@ def _model() -> keras.Model:
     return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
 
 
+def _resume(folder: Path, epochs: int) -> tuple[list[int], dict[str, list[float]]]:
+    """Call fit again on ``folder``: the epochs it trained this time, and its History."""
+    ran = []
+
+    class Probe(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            ran.append(epoch)
+
+    history = train.fit(
+        _model(),
+        _data(),
+        epochs=epochs,
+        batch_size=16,
+        verbose=0,
+        checkpoint_dir=folder,
+        callbacks=[Probe()],
+    )
+    return ran, history.history
+
+
 # The child trains with a checkpoint after every epoch and says so; the parent kills it at a
 # random moment around an epoch boundary, while a checkpoint is likely being written.
 _CHILD = textwrap.dedent(
@@ -142,22 +162,8 @@ def test_a_full_disk_stops_training_cleanly_and_keeps_the_last_good_checkpoint(
         "epoch-0001.json",
     ]
     assert not list(tmp_path.glob(".tmp-*")) and not (tmp_path / "epoch-0002.weights.h5").exists()
-    ran = []
-
-    class Probe(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            ran.append(epoch)
-
-    history = train.fit(
-        _model(),
-        _data(),
-        epochs=4,
-        batch_size=16,
-        verbose=0,
-        checkpoint_dir=tmp_path,
-        callbacks=[Probe()],
-    )
-    assert ran == [2, 3] and len(history.history["loss"]) == 4
+    ran, history = _resume(tmp_path, epochs=4)
+    assert ran == [2, 3] and len(history["loss"]) == 4
 
 
 def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path):
@@ -165,22 +171,8 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path):
     train.fit(_model(), _data(), epochs=3, batch_size=16, verbose=0, checkpoint_dir=tmp_path)
     newest = tmp_path / "epoch-0002.weights.h5"
     newest.write_bytes(newest.read_bytes()[:100])  # cut short behind the kit's back
-    ran = []
-
-    class Probe(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            ran.append(epoch)
-
-    history = train.fit(
-        _model(),
-        _data(),
-        epochs=3,
-        batch_size=16,
-        verbose=0,
-        checkpoint_dir=tmp_path,
-        callbacks=[Probe()],
-    )
-    assert ran == [2] and len(history.history["loss"]) == 3
+    ran, history = _resume(tmp_path, epochs=3)
+    assert ran == [2] and len(history["loss"]) == 3
 
 
 def test_no_usable_checkpoint_names_the_folder_and_each_problem(tmp_path):

@@ -35,6 +35,7 @@ __all__ = [
     "checksum_ok",
     "download",
     "download_timeout",
+    "file_sha256",
     "from_keras_cache",
     "keras_datasets_dir",
     "origin",
@@ -99,7 +100,8 @@ def _extracted_dir(item: dict) -> Path:
     return keras_datasets_dir() / f"{item['fname'][: item['fname'].find('.')]}_extracted"
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, as 64 hex digits, read a MiB at a time."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -110,7 +112,7 @@ def _sha256(path: Path) -> str:
 def checksum_ok(path: Path, item: dict) -> bool:
     """True when ``path`` has manifest entry ``item``'s SHA-256 (or its size, without one)."""
     if item.get("sha256"):
-        return _sha256(path) == item["sha256"]
+        return file_sha256(path) == item["sha256"]
     return path.stat().st_size == item["size"]
 
 

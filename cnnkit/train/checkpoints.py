@@ -22,6 +22,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from ..data.cache import file_sha256
+
 __all__ = [
     "Checkpoint",
     "EpochCheckpoint",
@@ -117,14 +119,6 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 @dataclass(frozen=True)
 class Checkpoint:
     """A complete checkpoint: ``epoch`` (0-based, the last one trained), the weights file
@@ -161,7 +155,7 @@ def restore(model: keras.Model, folder: str | os.PathLike) -> Checkpoint | None:
         try:
             meta = json.loads(record.read_text())
             weights = folder / meta["weights"]
-            if _sha256(weights) != meta["sha256"]:
+            if file_sha256(weights) != meta["sha256"]:
                 raise ValueError(f"{weights.name} does not match the SHA-256 in its record")
             model.load_weights(weights)
             return Checkpoint(int(meta["epoch"]), weights, meta["history"], meta["best"])
@@ -212,7 +206,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
             record = {
                 "epoch": epoch,
                 "weights": weights.name,
-                "sha256": _sha256(weights),
+                "sha256": file_sha256(weights),
                 "history": self.history,
                 "best": self.best,
             }
