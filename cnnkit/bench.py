@@ -19,6 +19,7 @@ import math
 import os
 import platform
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -478,6 +479,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``bench`` command: parse ``argv``, run, write ``--out`` and its ``.md``; exit code."""
     args = _parser().parse_args(argv)
+    out = Path(args.out)
+    problem = _out_problem(out)
+    if problem:
+        print(f"cnnkit bench: {problem} Received: --out {args.out}", file=sys.stderr)
+        return 2
     records = run(
         [m.strip() for m in args.models.split(",") if m.strip()],
         budget=args.budget,
@@ -487,10 +493,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch_size=args.batch_size,
         plain_epochs=args.plain_epochs,
     )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(records, indent=1, default=str))
     table = markdown_table(records)
-    out.with_suffix(".md").write_text(table)
+    out.with_suffix(".md").write_text(f"{_MARK}\n{table}")
     sys.stdout.write(table)
     return 0
+
+
+_MARK = "<!-- written by python -m cnnkit bench -->"
+
+
+def _written_by_bench(path: Path) -> bool:
+    try:
+        if path.suffix == ".md":
+            return path.read_text().startswith(_MARK)
+        records = json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(records, list) and all(
+        isinstance(r, dict) and {"model", "test_accuracy"} <= set(r) for r in records
+    )
+
+
+def _out_problem(out: Path) -> str | None:
+    """Why ``--out`` cannot be written, checked before hours of training; None when it can."""
+    if out.suffix != ".json":
+        return (
+            "`--out` names the JSON file (e.g. build/bench.json); the table goes beside it as .md."
+        )
+    for path in (out, out.with_suffix(".md")):
+        if path.exists() and not _written_by_bench(path):
+            return (
+                f"{path} exists and was not written by the benchmark, so it is not overwritten. "
+                "Pass another `--out`."
+            )
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out.parent):
+            pass
+    except OSError as error:
+        return f"cannot write in {out.parent} ({error.strerror or error})."
+    return None

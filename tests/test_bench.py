@@ -70,9 +70,27 @@ def test_bench_command_runs_end_to_end_on_a_stand_in(tmp_path, capsys):
     assert record["peak_rss_mb"] > 100 and record["infer_images_per_s"] > 0
     assert record["machine"]["keras"].startswith("3.")
     table = out.with_suffix(".md").read_text()
-    assert table.splitlines()[0].startswith("| model | data |")
+    assert table.splitlines()[1].startswith("| model | data |")  # after the bench's marker
     assert "| lenet | digits (stand-in, " in table
     assert table in capsys.readouterr().out
+
+
+def test_bench_refuses_an_out_it_did_not_write_before_training(tmp_path, capsys, monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("must not train")
+
+    monkeypatch.setattr(bench, "run", no_training)
+    notes = tmp_path / "notes.md"
+    notes.write_text("my notes")
+    assert cli(["bench", "--out", str(tmp_path / "notes.json")]) == 2
+    assert "notes.md exists and was not written by the benchmark" in capsys.readouterr().err
+    assert notes.read_text() == "my notes"
+    assert cli(["bench", "--out", str(notes)]) == 2
+    assert "`--out` names the JSON file" in capsys.readouterr().err
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    assert cli(["bench", "--out", str(blocked / "bench.json")]) == 2
+    assert "cannot write in" in capsys.readouterr().err
 
 
 def test_markdown_table_formats_each_record():
