@@ -298,7 +298,7 @@ def test_blocks_shapes_and_parameters():
     )
     assert tuple(y.shape) == (None, 15, 15, 4 + 6 + 5 + 7)
     assert tuple(blocks.downsample_module(x, 10).shape) == (None, 7, 7, 18)
-    assert tuple(blocks.conv_module(x, 5, 3, 2).shape) == (None, 8, 8, 5)
+    assert tuple(blocks.conv_module(x, 5, 3, strides=2).shape) == (None, 8, 8, 5)
     # Depthwise separable: 3x3x8 depthwise + 8x16 pointwise, each followed by BN (4 per channel).
     separable = keras.Model(x, blocks.depthwise_separable(x, 16, strides=2))
     assert separable.output_shape == (None, 8, 8, 16)
