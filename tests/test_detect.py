@@ -236,9 +236,8 @@ def test_mean_average_precision_hand_checked():
     ]
     pred_labels = [np.array([0, 0, 0]), np.array([1])]
     pred_scores = [np.array([0.9, 0.8, 0.7]), np.array([0.6])]
-    result = detect.mean_average_precision(
-        true_boxes, true_labels, pred_boxes, pred_labels, pred_scores, num_classes=3
-    )
+    detections = list(zip(pred_boxes, pred_labels, pred_scores, strict=True))
+    result = detect.mean_average_precision(true_boxes, true_labels, detections, num_classes=3)
     ap0 = (51 + 50 * 2 / 3) / 101
     np.testing.assert_allclose(result["AP"][:2], [ap0, 1.0], rtol=1e-9)
     assert np.isnan(result["AP"][2])  # no true box of class 2: out of the mean
@@ -248,19 +247,21 @@ def test_mean_average_precision_hand_checked():
 def test_mean_average_precision_iou_threshold_and_no_detections():
     true = [np.array([[0.0, 0.0, 0.5, 0.5]])]
     shifted = [np.array([[0.1, 0.0, 0.6, 0.5]])]  # IoU = 0.4 / 0.6 = 2/3
-    args = (true, [np.array([0])], shifted, [np.array([0])], [np.array([0.9])])
+    args = (true, [np.array([0])], [(shifted[0], np.array([0]), np.array([0.9]))])
     assert detect.mean_average_precision(*args, num_classes=1)["mAP"] == pytest.approx(1.0)
     assert detect.mean_average_precision(*args, num_classes=1, iou_threshold=0.7)["mAP"] == 0.0
-    empty = detect.mean_average_precision(
-        true, [np.array([0])], [np.zeros((0, 4))], [np.zeros(0)], [np.zeros(0)], num_classes=1
-    )
+    nothing = [(np.zeros((0, 4)), np.zeros(0), np.zeros(0))]
+    empty = detect.mean_average_precision(true, [np.array([0])], nothing, num_classes=1)
     assert empty == {"mAP": 0.0, "AP": [0.0]}
     with pytest.raises(ValueError, match="must each hold one entry per image"):
-        detect.mean_average_precision(true, [], [], [], [], num_classes=1)
+        detect.mean_average_precision(true, [], [], num_classes=1)
+    with pytest.raises(ValueError, match=r"a \(boxes, labels, scores\) triple"):
+        detect.mean_average_precision(true, [np.array([0])], [shifted], num_classes=1)
     with pytest.raises(
         ValueError, match=r"must be class ids in \[0, 1\)\. Received: ids from 0 to 4"
     ):
-        detect.mean_average_precision(*args[:3], [np.array([4])], args[4], num_classes=1)
+        wrong_class = [(shifted[0], np.array([4]), np.array([0.9]))]
+        detect.mean_average_precision(true, [np.array([0])], wrong_class, num_classes=1)
 
 
 def test_shapes_detection_is_reproducible_and_labelled_exactly():
@@ -336,14 +337,14 @@ class _Oracle:
 def test_detect_decodes_applies_nms_and_scores_perfect_map():
     data = detect.shapes_detection(6, seed=9)
     model = _Oracle(data.targets)
-    boxes, labels, scores = detect.detect(model, data.images, score_threshold=0.5)
-    assert len(boxes) == len(labels) == len(scores) == 6
-    assert len(boxes[0]) == len(data.boxes[0]) + 1 and scores[0][-1] == pytest.approx(0.6)
-    for found, true in zip(boxes[1:], data.boxes[1:], strict=True):
-        np.testing.assert_allclose(np.sort(found, axis=0), np.sort(true, axis=0), atol=1e-6)
-    result = detect.mean_average_precision(
-        data.boxes, data.labels, boxes, labels, scores, num_classes=3
-    )
+    found = detect.detect(model, data.images, score_threshold=0.5)
+    assert len(found) == 6 and all(isinstance(d, detect.Detections) for d in found)
+    first = found[0]
+    assert len(first.boxes) == len(first.labels) == len(first.scores) == len(data.boxes[0]) + 1
+    assert first.scores[-1] == pytest.approx(0.6) and np.all(np.diff(first.scores) <= 0)
+    for image, true in zip(found[1:], data.boxes[1:], strict=True):
+        np.testing.assert_allclose(np.sort(image.boxes, axis=0), np.sort(true, axis=0), atol=1e-6)
+    result = detect.mean_average_precision(data.boxes, data.labels, found, num_classes=3)
     assert result["mAP"] == pytest.approx(1.0)  # the extra box ranks last: precision stays 1
     fewer = detect.detect(model, data.images, score_threshold=0.7)
-    assert len(fewer[0][0]) == len(data.boxes[0])
+    assert len(fewer[0].boxes) == len(data.boxes[0])

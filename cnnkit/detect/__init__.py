@@ -14,7 +14,7 @@ See notebooks/10_yolo_grid_labels.ipynb.
 
 from ..models.yolo import tiny_yolo
 from .boxes import iou, nms, nms_per_class, pyramid_windows
-from .grid import count_collisions, decode_grid, detect, encode_grid
+from .grid import Detections, count_collisions, decode_grid, detect, encode_grid
 from .loss import yolo_loss
 from .metrics import mean_average_precision
 from .plots import draw_boxes
@@ -23,6 +23,7 @@ from .scenes import SCENE_CLASSES, DetectionSet, shapes_detection, shapes_segmen
 __all__ = [
     "SCENE_CLASSES",
     "DetectionSet",
+    "Detections",
     "count_collisions",
     "decode_grid",
     "detect",

@@ -5,12 +5,35 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ..preprocessing import predict
 from .boxes import as_boxes, nms_per_class, per_box
 
-__all__ = ["as_anchors", "count_collisions", "decode_grid", "detect", "encode_grid"]
+__all__ = [
+    "Detections",
+    "as_anchors",
+    "count_collisions",
+    "decode_grid",
+    "detect",
+    "encode_grid",
+]
+
+
+class Detections(NamedTuple):
+    """One image's detections, by falling score (as torchvision's per-image result dicts).
+
+    Attributes:
+        boxes: (k, 4) float32 boxes as (x_min, y_min, x_max, y_max) in [0, 1].
+        labels: (k,) int64 class ids.
+        scores: (k,) float32 class confidences.
+    """
+
+    boxes: np.ndarray
+    labels: np.ndarray
+    scores: np.ndarray
 
 
 def as_anchors(anchors) -> np.ndarray | None:
@@ -170,7 +193,7 @@ def decode_grid(y, *, score_threshold: float = 0.5):
 
 def detect(
     model, images, *, score_threshold: float = 0.3, iou_threshold: float = 0.5, apply_nms=True
-):
+) -> list[Detections]:
     """Run a grid detector and post-process: decode each grid, then NMS per class.
 
     Args:
@@ -182,20 +205,17 @@ def detect(
         apply_nms: False returns every box above the threshold (before NMS).
 
     Returns:
-        Three lists with one entry per image, ready for :func:`mean_average_precision`:
-        (k, 4) float32 boxes, (k,) int64 labels and (k,) float32 scores, by falling score.
+        One :class:`Detections` ``(boxes, labels, scores)`` per image, by falling score,
+        ready for :func:`mean_average_precision`.
 
     See notebooks/10_yolo_grid_labels.ipynb.
     """
-    grids = predict(model, images)
-    all_boxes, all_labels, all_scores = [], [], []
-    for grid in grids:
+    found = []
+    for grid in predict(model, images):
         boxes, labels, scores = decode_grid(grid, score_threshold=score_threshold)
         if apply_nms:
             keep = nms_per_class(boxes, scores, labels, iou_threshold=iou_threshold)
         else:
             keep = np.argsort(-scores, kind="stable")
-        all_boxes.append(boxes[keep])
-        all_labels.append(labels[keep])
-        all_scores.append(scores[keep])
-    return all_boxes, all_labels, all_scores
+        found.append(Detections(boxes[keep], labels[keep], scores[keep]))
+    return found

@@ -15,9 +15,7 @@ __all__ = ["mean_average_precision"]
 def mean_average_precision(
     true_boxes,
     true_labels,
-    pred_boxes,
-    pred_labels,
-    pred_scores,
+    detections,
     *,
     num_classes: int,
     iou_threshold: float = 0.5,
@@ -31,9 +29,9 @@ def mean_average_precision(
     Args:
         true_boxes: per image, (k, 4) true boxes as (x_min, y_min, x_max, y_max).
         true_labels: per image, (k,) class ids.
-        pred_boxes: per image, (m, 4) predicted boxes.
-        pred_labels: per image, (m,) predicted class ids.
-        pred_scores: per image, (m,) confidences.
+        detections: per image, a ``(boxes, labels, scores)`` triple of (m, 4) predicted
+            boxes, (m,) class ids and (m,) confidences: what :func:`cnnkit.detect.detect`
+            returns.
         num_classes: C; classes without any true box get AP NaN and stay out of the mean.
         iou_threshold: a detection matches a true box of its class when IoU >= this.
 
@@ -46,12 +44,18 @@ def mean_average_precision(
     from pycocotools.cocoeval import COCOeval
 
     n = len(true_boxes)
-    if not (len(true_labels) == len(pred_boxes) == len(pred_labels) == len(pred_scores) == n):
+    if not (len(true_labels) == len(detections) == n):
         raise ValueError(
-            "`true_boxes`, `true_labels`, `pred_boxes`, `pred_labels` and `pred_scores` must "
-            "each hold one entry per image. Received lengths: "
-            f"{[len(v) for v in (true_boxes, true_labels, pred_boxes, pred_labels, pred_scores)]}"
+            "`true_boxes`, `true_labels` and `detections` must each hold one entry per image. "
+            f"Received lengths: {[len(v) for v in (true_boxes, true_labels, detections)]}"
         )
+    if any(len(d) != 3 for d in detections):
+        raise ValueError(
+            "each entry of `detections` must be a (boxes, labels, scores) triple, as "
+            "`cnnkit.detect.detect` returns. Received entries of lengths: "
+            f"{sorted({len(d) for d in detections})}"
+        )
+    pred_boxes, pred_labels, pred_scores = ([d[k] for d in detections] for k in range(3))
     # COCO wants (x, y, width, height) in pixels; IoU does not care about the unit.
     scale = 1000.0
 
@@ -94,7 +98,8 @@ def mean_average_precision(
     )
     if used.min() < 0 or used.max() >= num_classes:
         raise ValueError(
-            f"`true_labels` and `pred_labels` must be class ids in [0, {num_classes}). "
+            "`true_labels` and the labels in `detections` must be class ids in "
+            f"[0, {num_classes}). "
             f"Received: ids from {used.min()} to {used.max()}"
         )
     present = np.zeros(num_classes, dtype=bool)
