@@ -163,6 +163,20 @@ def _build(name: str, data, seed: int, model_args: dict[str, Any]):
     )
 
 
+def _record_head(name: str, data, budget: str, plan: dict, *, eval_split: str) -> dict:
+    """The fields every benchmark record starts with: what trained, on which data, how."""
+    return {
+        "model": name,
+        "dataset": data.name,
+        "source": data.source,
+        "real_data": bool(data.is_real),
+        "budget": budget,
+        "train_images": len(data.x_train),
+        "eval_split": eval_split,
+        "recipe": plan,
+    }
+
+
 def _epoch_clock(times: list[float], cpu_times: list[float], progress):
     import keras
 
@@ -222,18 +236,11 @@ def _bench_one(
         infer = len(x_prep) / (time.perf_counter() - t0)
     steady = np.diff([start, *clock])[1:] if epochs > 1 else np.array([wall])
     record = {
-        "model": name,
-        "dataset": data.name,
-        "source": data.source,
-        "real_data": bool(data.is_real),
-        "budget": budget,
-        "train_images": len(data.x_train),
-        "eval_split": "test" if has_test else "val",
+        **_record_head(name, data, budget, plan, eval_split="test" if has_test else "val"),
         "eval_images": len(x_eval),
         "test_accuracy": round(accuracy, 4),
         "epochs": epochs,
         "batch_size": batch_size,
-        "recipe": plan,
         "parameters": int(model.count_params()),
         "wall_s": round(wall, 3),
         "cpu_s": round(cpu, 3),
@@ -315,19 +322,12 @@ def _bench_speedrun(name: str, budget: str, plan: dict, *, data_dir, seed: int, 
     steps = len(data.x_train) // plan["batch_size"]
     macs = count_macs(result.model)
     record = {
-        "model": name,
-        "dataset": data.name,
-        "source": data.source,
-        "real_data": bool(data.is_real),
-        "budget": budget,
-        "train_images": len(data.x_train),
-        "eval_split": result.eval_split,
+        **_record_head(name, data, budget, plan, eval_split=result.eval_split),
         "eval_images": len(x_prep),
         "test_accuracy": round(result.accuracy, 4),
         "test_accuracy_no_tta": round(result.accuracy_plain, 4),
         "epochs": plan["epochs"],
         "batch_size": plan["batch_size"],
-        "recipe": plan,
         "parameters": int(result.model.count_params()),
         "macs": macs,
         # forward + backward (about 3 forward passes) x 2 FLOPs per multiply-accumulate
