@@ -270,6 +270,36 @@ def test_drawing_functions_take_ax(qualname):
     assert parameter.kind is inspect.Parameter.KEYWORD_ONLY
 
 
+# What a drawing function's name says it draws (CONTRIBUTING.md, "Figures"): `show_` pictures
+# (images, filters, feature maps, heatmaps), `plot_` charts and diagrams of numbers, `draw_`
+# marks onto a picture the caller passes in.
+NOT_DRAWING = {
+    # predicts first; its figure reports the prediction, as the digit pad does
+    "cnnkit.widgets.predict_digit",
+}
+
+
+@pytest.mark.parametrize("qualname", sorted(FUNCTIONS))
+def test_a_function_that_returns_a_figure_says_so_in_its_name(qualname):
+    returns = inspect.signature(FUNCTIONS[qualname]).return_annotation
+    if "Figure" not in str(returns) or qualname in NOT_DRAWING:
+        return
+    assert qualname.rpartition(".")[2].startswith(DRAWING_PREFIXES), (
+        f"{qualname} returns a Figure: name it show_ (pictures), plot_ (charts) or draw_ "
+        "(marks on a given picture)"
+    )
+
+
+@pytest.mark.parametrize(
+    "qualname", sorted(q for q in FUNCTIONS if q.rpartition(".")[2].startswith("draw_"))
+)
+def test_draw_functions_draw_onto_the_picture_they_are_given(qualname):
+    first = next(iter(inspect.signature(FUNCTIONS[qualname]).parameters.values()))
+    assert first.name in {"image", "draw"} and first.default is inspect.Parameter.empty, (
+        f"{qualname}: a draw_ function takes the picture it marks first ({first.name})"
+    )
+
+
 BUILDERS = sorted(
     name
     for name, obj in inspect.getmembers(importlib.import_module("cnnkit.models"))

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .boxes import as_boxes, per_box
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["draw_boxes"]
 
@@ -21,7 +25,7 @@ def draw_boxes(
     grid_size: int | None = None,
     title: str | None = None,
     ax=None,
-):
+) -> Figure:
     """Draw an image with its boxes, class names, confidences and an optional grid overlay.
 
     Args:
