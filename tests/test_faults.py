@@ -122,8 +122,8 @@ def test_killed_at_random_moments_while_checkpointing_the_run_always_resumes(tmp
                     time.sleep(rng.uniform(0.0, 0.05))
                     child.send_signal(signal.SIGKILL)
                     break
-        child.wait(timeout=120)
-        assert child.returncode == -signal.SIGKILL, child.stderr.read()[-2000:]
+        _, err = child.communicate(timeout=120)  # also closes the pipes
+        assert child.returncode == -signal.SIGKILL, err[-2000:]
         # Resumed after the last epoch it reported saved, or the one after that.
         assert seen[0] in (saved + 1, saved + 2), (seen, saved)
         saved = seen[-1]

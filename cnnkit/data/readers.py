@@ -28,7 +28,8 @@ def read_mnist_npz(path: Path, *, source: str) -> Dataset:
     import zipfile
 
     try:
-        with np.load(path, allow_pickle=False) as f:
+        # Our own handle: np.load leaks the one it opens when the zip is corrupt.
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as f:
             x_train, y_train = f["x_train"], f["y_train"]
             x_test, y_test = f["x_test"], f["y_test"]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
