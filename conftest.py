@@ -22,8 +22,11 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # starts the kernel (IPyNbFile.kernel, a RunningKernel; its KernelManager is .km) and whose
 # code cells are items run in that kernel in order. We time a notebook from its kernel's
 # start to its last cell, sample the kernel's memory (PeakMemory: psutil + Linux VmHWM),
-# and fail the first cell that takes it over budget in fast mode.
+# and fail the first cell that takes it over budget in fast mode. A Watchdog wakes a kernel
+# that sits without CPU time for 15 s while a cell runs (see cnnkit.watchdog), and the summary
+# says so.
 _NOTEBOOK_RUNS: dict[str, dict] = {}
+_STALL_SECONDS = 15.0
 
 
 def _notebook_of(item):
@@ -41,16 +44,25 @@ def pytest_runtest_setup(item):
         run = _NOTEBOOK_RUNS[notebook.nodeid]
         if "memory" not in run and notebook.kernel is not None:
             from cnnkit.course import PeakMemory
+            from cnnkit.watchdog import Watchdog
 
-            run["memory"] = PeakMemory(notebook.kernel.km.provisioner.pid).__enter__()
+            pid = notebook.kernel.km.provisioner.pid
+            run["memory"] = PeakMemory(pid).__enter__()
+            run["watchdog"] = Watchdog(pid, idle_seconds=_STALL_SECONDS).__enter__()
     return result
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
-    result = yield
     notebook = _notebook_of(item)
     run = _NOTEBOOK_RUNS.get(notebook.nodeid) if notebook is not None else None
+    if run is not None and "watchdog" in run:
+        run["watchdog"].arm()
+    try:
+        result = yield
+    finally:
+        if run is not None and "watchdog" in run:
+            run["watchdog"].disarm()
     if run is not None and "memory" in run:
         from cnnkit.course import over_budget
         from cnnkit.env import is_fast
@@ -70,6 +82,7 @@ def pytest_runtest_teardown(item, nextitem):
     run = _NOTEBOOK_RUNS.get(notebook.nodeid) if notebook is not None else None
     if run is not None and "memory" in run and _notebook_of(nextitem) is not notebook:
         run["memory"].__exit__(None, None, None)
+        run["watchdog"].__exit__(None, None, None)
         run["seconds"] = time.perf_counter() - run["start"]
         run["peak_bytes"] = run["memory"].bytes
     return (yield)
@@ -87,9 +100,11 @@ def pytest_terminal_summary(terminalreporter):
     )
     for nodeid, run in runs.items():
         verdict = "OVER" if run.get("over") else "ok"
+        wakeups = run["watchdog"].wakeups
+        stalls = f"  kernel stalled and was woken {len(wakeups)}x" if wakeups else ""
         terminalreporter.write_line(
             f"{verdict:>4}  {nodeid:<50} {run['seconds']:6.1f} s "
-            f"{run['peak_bytes'] / 1024**2:7,.0f} MiB"
+            f"{run['peak_bytes'] / 1024**2:7,.0f} MiB{stalls}"
         )
     record = Path(terminalreporter.config.rootpath, "build", "notebook-budget.json")
     record.parent.mkdir(exist_ok=True)

@@ -68,6 +68,7 @@ def _run_notebooks(args: argparse.Namespace) -> int:
         figure = f"  {r.key_figure}" if r.key_figure else ""
         where = f"code cell {r.failed_cell}: " if r.failed_cell is not None else ""
         problem = f"  {where}{r.error}" if r.error else ""
+        problem += f"  ({r.stall_note})" if r.stall_note else ""
         print(
             f"{r.status:<6}  {r.name:<34} {r.seconds:7.1f} s {r.peak_bytes / 1024**2:7,.0f} MiB"
             f"{figure}{problem}"

@@ -21,12 +21,14 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .memory import PeakMemory
+from .watchdog import Watchdog
 
 __all__ = [
     "FAST_MAX_BYTES",
     "FAST_MAX_SECONDS",
     "NotebookResult",
     "PeakMemory",
+    "STALL_SECONDS",
     "binder_badge",
     "binder_url",
     "COLAB_PACKAGES",
@@ -50,6 +52,9 @@ FAST_MAX_SECONDS = 90.0
 
 FAST_MAX_BYTES = 2 * 1024**3
 """Peak-memory budget of one notebook's kernel in fast mode: 2 GiB, what Binder gives."""
+
+STALL_SECONDS = 60.0
+"""Seconds a running cell's kernel may use no CPU time before :func:`run_notebook` wakes it."""
 
 _NOTEBOOK_NAME = re.compile(r"^(\d{2})_[a-z0-9_]+\.ipynb$")
 _BRANCH = "main"
@@ -327,10 +332,20 @@ class NotebookResult:
     error: str | None = None
     over_budget: list[str] = field(default_factory=list)
     environment: str | None = None
+    wakeups: list[float] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.status == "passed"
+
+    @property
+    def stall_note(self) -> str | None:
+        """``kernel stalled once (CPU idle 61 s) and was woken``; None when it never stalled."""
+        if not self.wakeups:
+            return None
+        idle = ", ".join(f"{w:.0f} s" for w in self.wakeups)
+        times = "once" if len(self.wakeups) == 1 else f"{len(self.wakeups)} times"
+        return f"kernel stalled {times} (CPU idle {idle}) and was woken"
 
     @property
     def mode(self) -> str | None:
@@ -358,6 +373,10 @@ def run_notebook(
             (``CNNKIT_FAST=1``: a few hundred images, a few epochs).
         timeout: per-cell limit in seconds; None gives 120 s in fast mode, 1 h in full mode.
         progress: show a progress bar over the notebook's cells (tqdm, on stderr).
+
+    A :class:`cnnkit.watchdog.Watchdog` watches the kernel while each cell runs: a kernel
+    whose CPU time stands still for :data:`STALL_SECONDS` is woken (SIGSTOP, SIGCONT), and the
+    result's ``wakeups`` lists how long it had been idle each time.
 
     Returns:
         A :class:`NotebookResult`. A failing cell does not raise: the result has
@@ -389,9 +408,15 @@ def run_notebook(
     state: dict = {}
 
     def on_start(notebook):
-        state["memory"] = PeakMemory(client.km.provisioner.pid).__enter__()
+        pid = client.km.provisioner.pid
+        state["memory"] = PeakMemory(pid).__enter__()
+        state["watchdog"] = Watchdog(pid, idle_seconds=STALL_SECONDS).__enter__()
+
+    def on_execute(cell, cell_index):
+        state["watchdog"].arm()
 
     def on_executed(cell, cell_index, execute_reply):
+        state["watchdog"].disarm()
         bar.update(1)
 
     def on_error(cell, cell_index, execute_reply):
@@ -403,6 +428,7 @@ def run_notebook(
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
         on_notebook_start=on_start,
+        on_cell_execute=on_execute,
         on_cell_executed=on_executed,
         on_cell_error=on_error,
     )
@@ -427,6 +453,9 @@ def run_notebook(
         memory = state.get("memory")
         if memory is not None:
             memory.__exit__(None, None, None)
+        watchdog = state.get("watchdog")
+        if watchdog is not None:
+            watchdog.__exit__(None, None, None)
     if error and "failed" not in state:
         state["failed"] = _first_unexecuted(nb, code_cells)
     output = out_dir / path.name
@@ -445,6 +474,7 @@ def run_notebook(
         failed_cell=state.get("failed") if error else None,
         error=error,
         environment=_setup_line(nb),
+        wakeups=list(watchdog.wakeups) if watchdog else [],
     )
     if not full:
         result.over_budget = over_budget(result.seconds, result.peak_bytes)
@@ -545,6 +575,8 @@ def write_index(
             if r.failed_cell is not None
             else html.escape(r.error or "")
         )
+        if r.stall_note:
+            failed = "; ".join(filter(None, [failed, html.escape(r.stall_note)]))
         rows.append(
             f'<tr class="{r.status}"><td><a href="{quote(r.output.stem)}.html">'
             f"{html.escape(r.name)}</a> "

@@ -210,6 +210,20 @@ def test_run_notebook_result_fields(tmp_path):
     assert 0 < result.seconds < course.FAST_MAX_SECONDS
 
 
+def test_run_notebook_wakes_a_stalled_kernel_and_says_so(tmp_path, monkeypatch):
+    # A cell whose kernel sits without CPU time (here: asleep) past STALL_SECONDS is woken,
+    # finishes, and the result, the index and the command line report the stall.
+    monkeypatch.setattr(course, "STALL_SECONDS", 1.0)
+    path = _notebook(tmp_path / "05_x.ipynb", "import time\ntime.sleep(3.5)", "print('done')")
+    result = course.run_notebook(path, tmp_path / "out", progress=False)
+    assert result.ok and result.wakeups and all(w >= 1.0 for w in result.wakeups)
+    assert result.stall_note.startswith("kernel stalled ") and "and was woken" in result.stall_note
+    course.write_index([result], tmp_path / "out")
+    assert result.stall_note in (tmp_path / "out" / "index.html").read_text()
+    quiet = course.run_notebook(_notebook(tmp_path / "06_y.ipynb", "x = 1"), tmp_path / "out")
+    assert quiet.wakeups == [] and quiet.stall_note is None
+
+
 def test_cli_dispatches_bench_and_prefetch(monkeypatch):
     seen = {}
 

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "cnnkit"
 # Each unit (a top-level module or sub-package of cnnkit) sits on one layer; a unit may import
 # units of its own layer or of lower ones, never of a higher one, and the units form no cycle.
 LAYERS = (
-    ("foundation", {"env", "preprocessing", "display", "memory"}),
+    ("foundation", {"env", "preprocessing", "display", "memory", "watchdog"}),
     ("data and models", {"data", "models", "conv", "inspect"}),
     ("training and figures", {"train", "viz", "report", "detect", "widgets"}),
     ("course tools", {"course", "bench", "check", "reference", "website", "__main__"}),
@@ -170,6 +170,7 @@ PUBLIC_MODULES = [
     "cnnkit.preprocessing",
     "cnnkit.display",
     "cnnkit.memory",
+    "cnnkit.watchdog",
     "cnnkit.data",
     "cnnkit.models",
     "cnnkit.models.blocks",
