@@ -458,8 +458,8 @@ def _logit_head(model):
     return None, None
 
 
-def _class_evidence(tf, logits, class_index: int, kind: str | None):
-    """The score whose gradient Grad-CAM follows, shape (batch,).
+def _class_evidence(logits, class_index: int, kind: str | None):
+    """The score whose gradient Grad-CAM follows, shape (batch,); ``keras.ops``, any backend.
 
     For a softmax, the log-odds of the class against all others,
     ``z_c - logsumexp(z_j, j != c)``: unlike the probability it does not saturate (a
@@ -467,12 +467,73 @@ def _class_evidence(tf, logits, class_index: int, kind: str | None):
     moves every logit together, which the softmax cancels. For a single sigmoid unit the
     logit ``z`` is the log-odds of class 1 (and ``-z`` of class 0). Anything else: the output.
     """
+    ops = keras.ops
     if kind == "sigmoid" and logits.shape[-1] == 1:
         return logits[:, 0] if class_index == 1 else -logits[:, 0]
     if kind in ("softmax", "sigmoid") and logits.shape[-1] > 1:
-        others = tf.concat([logits[:, :class_index], logits[:, class_index + 1 :]], axis=-1)
-        return logits[:, class_index] - tf.reduce_logsumexp(others, axis=-1)
+        others = ops.concatenate([logits[:, :class_index], logits[:, class_index + 1 :]], axis=-1)
+        return logits[:, class_index] - ops.logsumexp(others, axis=-1)
     return logits[:, class_index]
+
+
+def _head_inputs(maps, logits, layer_name: str) -> list:
+    """The tensors besides ``maps`` that the graph from ``maps`` to ``logits`` reads.
+
+    Skip connections that start before the explained layer (a residual block's shortcut) or
+    other model inputs: the head sub-model takes them as inputs, computed by the probe.
+
+    Raises:
+        ValueError: when ``logits`` does not depend on ``maps`` at all.
+    """
+
+    def key(tensor):
+        operation, node_index, tensor_index = tensor._keras_history
+        return id(operation), node_index, tensor_index
+
+    def parents(tensor) -> list:
+        operation, node_index, _ = tensor._keras_history
+        node = operation._inbound_nodes[node_index]
+        return [] if node.is_input else list(node.input_tensors)
+
+    downstream = {key(maps): True}  # tensor key -> does it depend on `maps`
+    found: dict = {}
+    stack = [logits]
+    while stack:  # depth first, without recursion: deep networks exceed Python's limit
+        tensor = stack[-1]
+        if key(tensor) in downstream:
+            stack.pop()
+            continue
+        pending = [p for p in parents(tensor) if key(p) not in downstream]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        depends = [downstream[key(p)] for p in parents(tensor)]
+        downstream[key(tensor)] = any(depends)
+        if any(depends):
+            found.update(
+                {key(p): p for p, d in zip(parents(tensor), depends, strict=True) if not d}
+            )
+    if not downstream[key(logits)]:
+        raise ValueError(
+            "`layer` must lie on the way from the input to the class scores, which do not "
+            f"depend on its output. Received: layer={layer_name!r}"
+        )
+    return list(found.values())
+
+
+def _evidence_gradient(score, maps) -> np.ndarray:
+    """d sum(score(maps)) / d maps by the backend's autodiff (TensorFlow or JAX); NumPy."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(maps)
+            total = keras.ops.sum(score(maps))
+        return keras.ops.convert_to_numpy(tape.gradient(total, maps))
+    import jax
+
+    return np.asarray(jax.grad(lambda m: keras.ops.sum(score(m)))(maps))
 
 
 def grad_cam(
@@ -482,7 +543,8 @@ def grad_cam(
 
     The gradient of the class score with respect to a conv layer's feature maps, averaged
     over each map, weighs that map; the ReLU of the weighted sum, upsampled to the image,
-    is the heatmap. Uses ``tf.GradientTape``, so it needs the TensorFlow backend.
+    is the heatmap. The gradient comes from the backend: ``tf.GradientTape`` on TensorFlow,
+    ``jax.grad`` through ``stateless_call`` on JAX (the PyTorch backend is not supported).
 
     The class score is taken before the final softmax or sigmoid: the log-odds of the class
     against the others (for a softmax, ``z_c - log sum_{j != c} exp z_j``), which keeps its
@@ -504,12 +566,11 @@ def grad_cam(
 
     See notebooks/09_transfer_learning.ipynb.
     """
-    import tensorflow as tf  # GradientTape: TensorFlow only
-
-    if keras.backend.backend() != "tensorflow":
+    backend = keras.backend.backend()
+    if backend not in ("tensorflow", "jax"):
         raise ValueError(
-            "`grad_cam` uses tf.GradientTape and needs the TensorFlow backend. "
-            f"Received: KERAS_BACKEND={keras.backend.backend()!r}"
+            "`grad_cam` needs the gradients of the TensorFlow or JAX backend. "
+            f"Received: KERAS_BACKEND={backend!r}"
         )
     _ensure_called(model)
     target = _find_layer(model, layer) if layer is not None else _last_conv(model)
@@ -519,27 +580,59 @@ def grad_cam(
             f"Received: layer={target.name!r} with output shape {layer_output(target).shape}"
         )
     head, kind = _logit_head(model)
-    probe = _probe(model, [target], [head.input if head is not None else model.outputs[0]])
-    x = tf.convert_to_tensor(_one_image(image, model))
-    with tf.GradientTape() as tape:
-        maps, logits = probe(x, training=False)
+    maps_tensor = layer_output(target)
+    logits_tensor = head.input if head is not None else model.outputs[0]
+    # Split the model at the explained layer: probe (input -> maps and any skip tensors that
+    # cross it) and head (those -> logits), so the maps are an input to differentiate by.
+    sides_tensors = _head_inputs(maps_tensor, logits_tensor, target.name)
+    probe = _probe(model, [target], sides_tensors)
+    rest = keras.Model(
+        [maps_tensor, *sides_tensors] if sides_tensors else maps_tensor, logits_tensor
+    )
+    x = _one_image(image, model)
+    outputs = probe(x, training=False)
+    maps, *sides = outputs if sides_tensors else [outputs]
+    if backend == "jax":  # jax.grad traces the call: pass the weights in, as Keras advises
+        state = (
+            [v.value for v in rest.trainable_variables],
+            [v.value for v in rest.non_trainable_variables],
+        )
+
+        def call(m):
+            return rest.stateless_call(*state, [m, *sides] if sides else m, training=False)[0]
+
+    else:
+
+        def call(m):
+            return rest([m, *sides] if sides else m, training=False)
+
+    def logits_of(m):
+        z = call(m)
         if isinstance(head, keras.layers.Dense):
-            logits = tf.matmul(logits, head.kernel) + (head.bias if head.use_bias else 0.0)
-        binary = kind == "sigmoid" and logits.shape[-1] == 1
-        num_classes = 2 if binary else int(logits.shape[-1])
-        if class_index is None:
-            class_index = int(logits[0, 0] > 0) if binary else int(tf.argmax(logits[0]))
-        elif not 0 <= class_index < num_classes:
-            raise ValueError(
-                f"`class_index` must lie in [0, {num_classes - 1}]. "
-                f"Received: class_index={class_index}"
-            )
-        score = _class_evidence(tf, logits, class_index, kind)
-    grads = tape.gradient(score, maps)
-    weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
-    cam = tf.nn.relu(tf.reduce_sum(weights * maps, axis=-1))[0]
+            z = keras.ops.matmul(z, head.kernel) + (head.bias if head.use_bias else 0.0)
+        return z
+
+    logits = keras.ops.convert_to_numpy(logits_of(maps))
+    binary = kind == "sigmoid" and logits.shape[-1] == 1
+    num_classes = 2 if binary else int(logits.shape[-1])
+    if class_index is None:
+        class_index = int(logits[0, 0] > 0) if binary else int(np.argmax(logits[0]))
+    elif not 0 <= class_index < num_classes:
+        raise ValueError(
+            f"`class_index` must lie in [0, {num_classes - 1}]. Received: class_index={class_index}"
+        )
+    grads = _evidence_gradient(lambda m: _class_evidence(logits_of(m), class_index, kind), maps)
+    maps = keras.ops.convert_to_numpy(maps)
+    weights = grads.mean(axis=(1, 2), keepdims=True)
+    cam = np.maximum((weights * maps).sum(axis=-1), 0.0)[0]
     height, width = x.shape[1], x.shape[2]
-    cam = tf.image.resize(cam[..., None], (height, width), method="bilinear")[..., 0].numpy()
+    cam = keras.ops.image.resize(
+        cam[None, :, :, None],
+        (height, width),
+        interpolation="bilinear",
+        data_format="channels_last",
+    )
+    cam = keras.ops.convert_to_numpy(cam)[0, :, :, 0]
     peak = float(cam.max())
     return (cam / peak if peak > 0 else np.zeros_like(cam)).astype(np.float32)
 

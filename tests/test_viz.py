@@ -352,3 +352,15 @@ def test_plot_model_fallback_elides_long_models_and_flags_branches(monkeypatch):
     assert len(boxes) == 40
     assert boxes[20] == "...  (23 more layers)" and boxes[-1].startswith("add")
     assert "62 layers" in fig.axes[0].get_title() and "branches" in fig.axes[0].get_title()
+
+
+def test_grad_cam_refuses_a_layer_the_class_scores_do_not_depend_on():
+    inputs = keras.Input((8, 8, 1))
+    h = keras.layers.Conv2D(2, 3, activation="relu", name="c")(inputs)
+    scores = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(h))
+    side = keras.layers.Conv2D(2, 3, name="side")(inputs)  # a second output, beside the scores
+    model = keras.Model(inputs, [scores, side])
+    image = np.random.default_rng(6).integers(0, 256, (8, 8, 1), dtype=np.uint8)
+    assert viz.grad_cam(model, image, layer="c").shape == (8, 8)
+    with pytest.raises(ValueError, match=r"do not depend on its output\. Received: layer='side'"):
+        viz.grad_cam(model, image, layer="side")

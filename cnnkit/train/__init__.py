@@ -7,9 +7,11 @@ everywhere else (``cnnkit.report.evaluate``, a notebook's own
 ``model.predict(cnnkit.train.prepare(x))``), so models never need a Rescaling layer and every
 caller agrees.
 
-The input pipeline (``tf.data``, TensorFlow-only like ``keras.utils.image_dataset_from_directory``)
-keeps images as uint8 until a batch is drawn, shuffles indices rather than images, scales and
-augments whole batches at once, and prefetches the next batch while the model trains on this one.
+The input pipeline (:func:`make_dataset`: ``tf.data`` on the TensorFlow backend, a NumPy
+``keras.utils.PyDataset`` on JAX or PyTorch) keeps images as uint8 until a batch is drawn,
+shuffles indices rather than images, and scales and augments whole batches at once; ``tf.data``
+also prefetches the next batch while the model trains on this one. ``fit``, ``lr_find`` and
+``tta_predict`` run on any backend; ``fit(distribute=True)`` needs TensorFlow.
 See notebooks/06_minivgg.ipynb.
 """
 

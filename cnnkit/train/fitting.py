@@ -51,8 +51,18 @@ def _warn_if_not_uint8(x: np.ndarray) -> None:
 
 
 def resolve_jit_compile(jit_compile: bool | None) -> bool | str:
+    """The ``jit_compile`` for ``model.compile``: ``jit_compile`` itself unless it is None.
+
+    None gives ``"auto"`` (Keras decides) on an accelerator or off TensorFlow (JAX then
+    compiles each step with XLA instead of running it op by op, which trained LeNet about
+    1.5x slower on a CPU; Keras' PyTorch trainer keeps "auto" eager), and False for
+    TensorFlow on a CPU, where its XLA convolutions train these CNNs about 3x slower than its
+    default oneDNN kernels.
+    """
     if jit_compile is not None:
         return jit_compile
+    if keras.backend.backend() != "tensorflow":
+        return "auto"
     return "auto" if len(env.devices()) > 1 else False
 
 
@@ -124,10 +134,11 @@ def fit(
         callbacks: more Keras callbacks.
         distribute: compile and train under ``cnnkit.env.strategy()`` (TPU, several GPUs);
             the model must then be built inside ``cnnkit.env.strategy().scope()``.
+            TensorFlow backend only.
         steps_per_execution: batches run per call into the compiled graph.
-        jit_compile: XLA compilation, passed to ``model.compile``; None means on an
-            accelerator only (on CPU, TensorFlow's XLA convolutions train these CNNs about
-            3x slower than its default oneDNN kernels).
+        jit_compile: XLA compilation, passed to ``model.compile``; None means Keras' "auto"
+            on an accelerator or off TensorFlow, and off for TensorFlow on a CPU (see
+            :func:`resolve_jit_compile`).
         seed: seed of the shuffle and augmentation.
         verbose: Keras' progress output (``"auto"``, 0, 1, 2).
 
@@ -188,6 +199,12 @@ def fit(
         )
 
     if distribute:
+        if keras.backend.backend() != "tensorflow":
+            raise ValueError(
+                "`distribute=True` trains under a tf.distribute strategy and needs the TensorFlow "
+                "backend; on JAX, set a `keras.distribution` before building the model instead. "
+                f"Received: distribute=True with KERAS_BACKEND={keras.backend.backend()!r}"
+            )
         strategy = env.strategy()
         if getattr(model, "distribute_strategy", strategy) is not strategy:
             raise ValueError(
