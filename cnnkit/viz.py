@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, SubFigure
 
 from .display import displayable
 from .inspect import CONV_TYPES, activated_layer, layer_output
@@ -89,20 +89,30 @@ def _name(label: int, class_names: Sequence[str] | None) -> str:
     return str(class_names[int(label)]) if class_names is not None else str(int(label))
 
 
-def _grid(n: int, ncols: int | None, panel: float = 1.6, extra_height: float = 0.0):
-    """A fresh figure with n image panels in a grid, axes off."""
+def _grid(n: int, ncols: int | None, panel: float = 1.6, extra_height: float = 0.0, fig=None):
+    """n image panels in a grid, axes off: in ``fig`` (a Figure or SubFigure) or a new figure."""
     ncols = ncols or min(n, 8)
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(
-        nrows,
-        ncols,
-        figsize=(panel * ncols, (panel + extra_height) * nrows),
-        squeeze=False,
-        layout="constrained",
-    )
+    if fig is None:
+        fig, axes = plt.subplots(
+            nrows,
+            ncols,
+            figsize=(panel * ncols, (panel + extra_height) * nrows),
+            squeeze=False,
+            layout="constrained",
+        )
+    else:
+        axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.ravel():
         ax.set_axis_off()
     return fig, axes.ravel()
+
+
+def _done(fig, given) -> Figure:
+    """Close a figure this module made (the notebook shows the returned one); keep a given one."""
+    if given is None:
+        plt.close(fig)
+    return fig
 
 
 def _ensure_called(model) -> None:
@@ -168,6 +178,7 @@ def show_images(
     n: int = 16,
     ncols: int | None = None,
     title: str | None = None,
+    fig: Figure | SubFigure | None = None,
 ) -> Figure:
     """A labelled grid of the first ``n`` images (grayscale or RGB).
 
@@ -179,9 +190,11 @@ def show_images(
         n: how many images to draw (at most N).
         ncols: images per row (default up to 8).
         title: an optional figure title.
+        fig: a Figure or SubFigure (``Figure.subfigures``) to draw the panels in, to
+            combine this figure with others; a new figure when None.
 
     Returns:
-        The matplotlib Figure, one panel per image.
+        The matplotlib Figure (or ``fig``), one panel per image.
 
     See notebooks/01_tensors.ipynb.
     """
@@ -190,15 +203,15 @@ def show_images(
         raise ValueError(f"`n` must be a positive int. Received: n={n}")
     n = min(n, len(x))
     labels = _labels(y)
-    fig, axes = _grid(n, ncols, extra_height=0.25 if labels is not None else 0.0)
+    given = fig
+    fig, axes = _grid(n, ncols, extra_height=0.25 if labels is not None else 0.0, fig=given)
     for i, ax in enumerate(axes[:n]):
         ax.imshow(displayable(x[i]), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         if labels is not None:
             ax.set_title(_name(labels[i], class_names), fontsize=9)
     if title:
         fig.suptitle(title)
-    plt.close(fig)
-    return fig
+    return _done(fig, given)
 
 
 # --------------------------------------------------------------------------- filters
@@ -236,6 +249,7 @@ def show_filters(
     max_filters: int | None = None,
     max_channels: int = 8,
     ncols: int | None = None,
+    fig: Figure | SubFigure | None = None,
 ) -> Figure:
     """Draw the kernels of a Conv2D layer as a grid of small images.
 
@@ -254,12 +268,15 @@ def show_filters(
             each filter is one panel, 16 in per-channel mode.
         max_channels: draw at most this many input channels per filter (per-channel mode).
         ncols: panels per row when each filter is one panel (default up to 8).
+        fig: a Figure or SubFigure (``Figure.subfigures``) to draw the panels in, to
+            combine this figure with others; a new figure when None.
 
     Returns:
-        The matplotlib Figure: one panel per kernel drawn (filters x channels drawn).
+        The matplotlib Figure (or ``fig``): one panel per kernel drawn (filters x channels).
 
     See notebooks/04_lenet_mnist.ipynb.
     """
+    given = fig
     conv = _conv_layer(model_or_layer, layer)
     kernel = np.asarray(conv.get_weights()[0], dtype=np.float32)
     kh, kw, cin, cout = kernel.shape
@@ -274,21 +291,20 @@ def show_filters(
             low = kernel.min(axis=(0, 1, 2), keepdims=True)
             high = kernel.max(axis=(0, 1, 2), keepdims=True)
         rgb = (kernel - low) / np.maximum(high - low, 1e-12)
-        fig, axes = _grid(shown, ncols, panel=1.0, extra_height=0.2)
+        fig, axes = _grid(shown, ncols, panel=1.0, extra_height=0.2, fig=given)
         for f, ax in enumerate(axes[:shown]):
             ax.imshow(rgb[..., f], interpolation="nearest")
             ax.set_title(f"{f}", fontsize=8)
         fig.suptitle(f"{conv.name}: {shown} filters {kh}x{kw}x3 (RGB)", fontsize=10)
-        plt.close(fig)
-        return fig
+        return _done(fig, given)
 
     channels = min(cin, max_channels)
     if cin == 1:
         panels = [(f, 0) for f in range(shown)]
-        fig, axes = _grid(shown, ncols, panel=1.0, extra_height=0.2)
+        fig, axes = _grid(shown, ncols, panel=1.0, extra_height=0.2, fig=given)
     else:  # one row per input channel, one column per filter: wide, as notebooks are
         panels = [(f, c) for c in range(channels) for f in range(shown)]
-        fig, axes = _grid(len(panels), shown, panel=0.75, extra_height=0.1)
+        fig, axes = _grid(len(panels), shown, panel=0.75, extra_height=0.1, fig=given)
     limit = float(np.abs(kernel[:, :, :channels]).max()) or 1.0
     image = None
     for (f, c), ax in zip(panels, axes, strict=False):
@@ -308,8 +324,7 @@ def show_filters(
     )
     scale_note = "one shared scale" if shared_scale else "each on its own scale"
     fig.suptitle(f"{conv.name}: {what}\nred > 0 > blue, {scale_note}", fontsize=9)
-    plt.close(fig)
-    return fig
+    return _done(fig, given)
 
 
 # --------------------------------------------------------------------------- feature maps
@@ -370,6 +385,7 @@ def show_feature_maps(
     max_channels: int = 8,
     order: str = "strongest",
     maps: Mapping[str, np.ndarray] | None = None,
+    fig: Figure | SubFigure | None = None,
 ) -> Figure:
     """Draw the feature maps of several layers, one row per layer, beside the input.
 
@@ -383,9 +399,11 @@ def show_feature_maps(
         order: ``"strongest"`` draws the channels with the highest mean activation first;
             ``"first"`` draws channels 0, 1, 2, ...
         maps: activations already computed by :func:`feature_maps` (skips recomputing).
+        fig: a Figure or SubFigure (``Figure.subfigures``) to draw the panels in, to
+            combine this figure with others; a new figure when None.
 
     Returns:
-        The matplotlib Figure; each panel is labelled with its channel number.
+        The matplotlib Figure (or ``fig``); each panel is labelled with its channel number.
 
     See notebooks/04_lenet_mnist.ipynb.
     """
@@ -394,9 +412,11 @@ def show_feature_maps(
     maps = dict(maps) if maps is not None else feature_maps(model, image, layers=layers)
     cols = min(max_channels, max(array.shape[-1] for array in maps.values()))
     rows = len(maps)
-    fig = plt.figure(
-        figsize=(1.35 * (cols + 1.6), 1.45 * max(rows, 1.6) + 0.5), layout="constrained"
-    )
+    given = fig
+    if fig is None:
+        fig = plt.figure(
+            figsize=(1.35 * (cols + 1.6), 1.45 * max(rows, 1.6) + 0.5), layout="constrained"
+        )
     grid = fig.add_gridspec(rows, cols + 1, width_ratios=[1.6] + [1] * cols)
     ax_input = fig.add_subplot(grid[:, 0])
     shown = np.asarray(image)
@@ -433,8 +453,7 @@ def show_feature_maps(
         f"Feature maps: the {which} {cols} channels of each layer, each on its own scale",
         fontsize=10,
     )
-    plt.close(fig)
-    return fig
+    return _done(fig, given)
 
 
 # --------------------------------------------------------------------------- Grad-CAM
@@ -794,14 +813,16 @@ def _misclassified(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return wrong[np.argsort(true_probability, kind="stable")].astype(np.int64)
 
 
-def _prediction_grid(x, labels, probabilities, indices, class_names, title) -> Figure:
+def _prediction_grid(x, labels, probabilities, indices, class_names, title, given) -> Figure:
     if len(indices) == 0:
-        fig, ax = plt.subplots(figsize=(4, 1.2), layout="constrained")
+        if given is None:
+            fig, ax = plt.subplots(figsize=(4, 1.2), layout="constrained")
+        else:
+            fig, ax = given, given.subplots()
         ax.set_axis_off()
         ax.text(0.5, 0.5, "No images to show: every prediction is right.", ha="center", va="center")
-        plt.close(fig)
-        return fig
-    fig, axes = _grid(len(indices), None, panel=1.7, extra_height=0.45)
+        return _done(fig, given)
+    fig, axes = _grid(len(indices), None, panel=1.7, extra_height=0.45, fig=given)
     for ax, i in zip(axes, indices, strict=False):
         predicted = int(np.argmax(probabilities[i]))
         right = predicted == labels[i]
@@ -814,8 +835,7 @@ def _prediction_grid(x, labels, probabilities, indices, class_names, title) -> F
             color=_RIGHT if right else _WRONG,
         )
     fig.suptitle(title, fontsize=10)
-    plt.close(fig)
-    return fig
+    return _done(fig, given)
 
 
 def show_predictions(
@@ -826,6 +846,7 @@ def show_predictions(
     class_names: Sequence[str] | None = None,
     n: int = 16,
     worst_first: bool = False,
+    fig: Figure | SubFigure | None = None,
 ) -> Figure:
     """Images with predicted label, confidence and true label (green right, red wrong).
 
@@ -837,9 +858,11 @@ def show_predictions(
         n: how many images to draw.
         worst_first: if True, order by the probability of the true class, lowest first;
             otherwise the first ``n`` images in order.
+        fig: a Figure or SubFigure (``Figure.subfigures``) to draw the panels in, to
+            combine this figure with others; a new figure when None.
 
     Returns:
-        The matplotlib Figure.
+        The matplotlib Figure (or ``fig``).
 
     See notebooks/04_lenet_mnist.ipynb.
     """
@@ -852,20 +875,27 @@ def show_predictions(
         indices = np.arange(min(n, len(x)))
     accuracy = float(np.mean(np.argmax(probabilities, axis=1) == labels))
     title = f"Predictions (accuracy {accuracy:.1%} on {len(x)} images)"
-    return _prediction_grid(x, labels, probabilities, indices, class_names, title)
+    return _prediction_grid(x, labels, probabilities, indices, class_names, title, fig)
 
 
 def show_misclassified(
-    model, x, y, *, class_names: Sequence[str] | None = None, n: int = 16
+    model,
+    x,
+    y,
+    *,
+    class_names: Sequence[str] | None = None,
+    n: int = 16,
+    fig: Figure | SubFigure | None = None,
 ) -> Figure:
     """The wrongly classified images, the most confident mistakes first.
 
     Args:
         model, x, y, class_names: as in :func:`show_predictions`.
         n: how many mistakes to draw.
+        fig: as in :func:`show_predictions`.
 
     Returns:
-        The matplotlib Figure (a note when there is no mistake).
+        The matplotlib Figure or ``fig`` (a note when there is no mistake).
 
     See notebooks/04_lenet_mnist.ipynb.
     """
@@ -874,7 +904,7 @@ def show_misclassified(
     probabilities = class_probabilities(model, x)
     wrong = _misclassified(probabilities, labels)
     title = f"{len(wrong)} of {len(x)} images misclassified; the worst {min(n, len(wrong))}"
-    return _prediction_grid(x, labels, probabilities, wrong[:n], class_names, title)
+    return _prediction_grid(x, labels, probabilities, wrong[:n], class_names, title, fig)
 
 
 # --------------------------------------------------------------------------- architecture
@@ -899,7 +929,7 @@ def _layer_rows(model) -> list[tuple[str, str, str]]:
     return rows
 
 
-def plot_model(model, *, show_shapes: bool = True, dpi: int = 96) -> Figure:
+def plot_model(model, *, show_shapes: bool = True, dpi: int = 96, ax=None) -> Figure:
     """An architecture picture of the model.
 
     With pydot and Graphviz installed this is ``keras.utils.plot_model``'s graph. Without
@@ -912,6 +942,7 @@ def plot_model(model, *, show_shapes: bool = True, dpi: int = 96) -> Figure:
         model: a built Keras model.
         show_shapes: write each layer's output shape.
         dpi: resolution of the Graphviz picture.
+        ax: matplotlib Axes to draw on; a new (closed) figure when None.
 
     Returns:
         The matplotlib Figure.
@@ -928,11 +959,12 @@ def plot_model(model, *, show_shapes: bool = True, dpi: int = 96) -> Figure:
             keras.utils.plot_model(model, to_file=str(path), show_shapes=show_shapes, dpi=dpi)
             picture = plt.imread(path)
         height, width = picture.shape[:2]
-        fig, ax = plt.subplots(figsize=(width / dpi, height / dpi), layout="constrained")
+        given = ax
+        if ax is None:
+            _, ax = plt.subplots(figsize=(width / dpi, height / dpi), layout="constrained")
         ax.imshow(picture)
         ax.set_axis_off()
-        plt.close(fig)
-        return fig
+        return _done(ax.figure, given)
 
     warnings.warn(
         "plot_model draws a simple layer stack: Graphviz pictures need pydot and Graphviz. "
@@ -955,8 +987,9 @@ def plot_model(model, *, show_shapes: bool = True, dpi: int = 96) -> Figure:
         keras.layers.Subtract,
     )
     branched = any(isinstance(layer, merges) for layer in model.layers)
-    height = 0.42 * len(rows) + 0.8
-    fig, ax = plt.subplots(figsize=(6.4, height), layout="constrained")
+    given = ax
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 0.42 * len(rows) + 0.8), layout="constrained")
     ax.set_xlim(0, 1)
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_axis_off()
@@ -982,5 +1015,4 @@ def plot_model(model, *, show_shapes: bool = True, dpi: int = 96) -> Figure:
     if branched:
         title += "\nlayers in order; branches and merges are not drawn"
     ax.set_title(title, fontsize=10)
-    plt.close(fig)
-    return fig
+    return _done(ax.figure, given)

@@ -199,16 +199,16 @@ def _public_functions():
 
 FUNCTIONS = dict(_public_functions())
 DRAWING_PREFIXES = ("show_", "plot_", "draw_")
-# Options a drawing function may leave out of `ax=`: it lays out a grid of its own panels.
+# Drawing functions that lay out a grid of their own panels take `fig=` (a Figure or SubFigure
+# to draw the grid in) where single-panel ones take `ax=`.
 MULTI_PANEL = {
     "cnnkit.viz.show_images",
     "cnnkit.viz.show_filters",
     "cnnkit.viz.show_feature_maps",
     "cnnkit.viz.show_predictions",
     "cnnkit.viz.show_misclassified",
-    "cnnkit.viz.plot_model",
-    "cnnkit.data.draw_shape",  # draws on a Pillow ImageDraw, not on matplotlib axes
 }
+CANVAS = {"cnnkit.data.draw_shape"}  # draws on a Pillow ImageDraw, not on matplotlib axes
 
 
 def test_every_public_module_lists_its_names_and_they_exist():
@@ -263,11 +263,12 @@ def test_options_after_the_data_are_keyword_only(qualname):
 @pytest.mark.parametrize(
     "qualname", sorted(q for q in FUNCTIONS if q.rpartition(".")[2].startswith(DRAWING_PREFIXES))
 )
-def test_drawing_functions_take_ax(qualname):
-    if qualname in MULTI_PANEL:
+def test_drawing_functions_take_ax_or_fig(qualname):
+    if qualname in CANVAS:
         return
-    parameter = inspect.signature(FUNCTIONS[qualname]).parameters.get("ax")
-    assert parameter is not None and parameter.default is None, f"{qualname} needs `ax=None`"
+    where = "fig" if qualname in MULTI_PANEL else "ax"
+    parameter = inspect.signature(FUNCTIONS[qualname]).parameters.get(where)
+    assert parameter is not None and parameter.default is None, f"{qualname} needs `{where}=None`"
     assert parameter.kind is inspect.Parameter.KEYWORD_ONLY
 
 

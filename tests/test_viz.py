@@ -364,3 +364,31 @@ def test_grad_cam_refuses_a_layer_the_class_scores_do_not_depend_on():
     assert viz.grad_cam(model, image, layer="c").shape == (8, 8)
     with pytest.raises(ValueError, match=r"do not depend on its output\. Received: layer='side'"):
         viz.grad_cam(model, image, layer="side")
+
+
+def test_grid_figures_draw_into_subfigures_of_one_figure(small_cnn, images, brightness_model):
+    import matplotlib.pyplot as plt
+
+    parent = plt.figure(figsize=(12, 8), layout="constrained")
+    left, middle, right = parent.subfigures(1, 3)
+    assert viz.show_images(images, n=4, fig=left) is left
+    assert viz.show_filters(small_cnn, fig=middle) is middle
+    x = _bright([[0.9, 0.1, 0.1], [0.1, 0.9, 0.1], [0.1, 0.1, 0.9]])
+    assert viz.show_predictions(brightness_model, x, [0, 1, 2], n=3, fig=right) is right
+    # The panels landed in the one figure: 4 images, 4 one-channel filters, 3 predictions.
+    assert len(_image_axes(left)) == 4 and len(_image_axes(middle)) == 4
+    assert len(_image_axes(right)) == 3
+    assert len([ax for ax in parent.axes if ax.images]) == 11
+    assert plt.fignum_exists(parent.number)  # a figure the caller made stays open
+    plt.close(parent)
+
+
+def test_plot_model_draws_on_a_given_axes(small_cnn, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setattr(viz, "_has_graphviz", lambda: False)
+    fig, (ax, other) = plt.subplots(1, 2)
+    with pytest.warns(UserWarning, match="pydot and Graphviz"):
+        assert viz.plot_model(small_cnn, ax=ax) is fig
+    assert "small_cnn" in ax.get_title() and not other.get_title()
+    plt.close(fig)
