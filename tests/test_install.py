@@ -181,7 +181,9 @@ def test_make_lab_allows_root_only_for_root(tmp_path):
 
 
 def test_jupyterlab_overrides_turn_off_news_and_update_checks():
-    pytest.importorskip("jupyterlab", reason="no JupyterLab here (Colab's stack has none)")
+    # jupyterlab.labapp, not jupyterlab: the repository's own jupyterlab/ folder (the
+    # overrides) imports as a namespace package wherever the tests run from the checkout
+    pytest.importorskip("jupyterlab.labapp", reason="no JupyterLab here (Colab's stack has none)")
     overrides = json.loads((ROOT / "jupyterlab" / "overrides.json").read_text())
     schemas = Path(sys.prefix) / "share" / "jupyter" / "lab" / "schemas"
     if not schemas.is_dir():
