@@ -10,6 +10,11 @@ import os
 
 # Before anything imports TensorFlow: its C++ start-up logs are noise to a learner.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# TensorFlow turns its oneDNN kernels on by itself only on CPUs with AVX-512 VNNI and newer
+# features (TF 2.9 release notes); on a 2-core AVX2 machine they were off, and turning them on
+# trained MiniVGGNet and the ResNet 1.3x and the speed run 1.6x faster. A user's own
+# TF_ENABLE_ONEDNN_OPTS (e.g. 0, for CPU runs repeatable bit for bit) is kept.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 from .env import budget, mode, setup  # noqa: E402
 

@@ -100,3 +100,19 @@ def test_devices_lists_the_cpu_then_each_accelerator(monkeypatch):
     assert env.devices() == ["CPU", "GPU:0", "GPU:1"]
     found["GPU"] = []
     assert env.devices() == ["CPU"]
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("0", "0")])
+def test_import_turns_onednn_on_unless_the_user_chose(given, expected):
+    # TensorFlow reads TF_ENABLE_ONEDNN_OPTS once, when it is imported: `import cnnkit` must set
+    # it first (AVX2 CPUs get oneDNN off otherwise), and must keep a user's own choice.
+    import os
+
+    environment = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if given is not None:
+        environment["TF_ENABLE_ONEDNN_OPTS"] = given
+    code = "import os, cnnkit; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == expected
