@@ -160,6 +160,24 @@ def test_fit_learns_and_returns_history():
     assert history.history["val_accuracy"][-1] >= 0.9
 
 
+def test_a_short_run_trains_eagerly_and_learns_the_same_weights():
+    # a run of at most EAGER_MAX_STEPS steps skips tracing; eager and graph steps agree
+    data = _bright_dark(n=128)  # 96 training images: 3 steps of 32 per epoch
+    weights = {}
+    for run_eagerly in (None, False):
+        keras.utils.set_random_seed(0)
+        model = _small_cnn()
+        train.fit(model, data, epochs=2, batch_size=32, verbose=0, seed=0, run_eagerly=run_eagerly)
+        assert model.run_eagerly is (run_eagerly is None)  # 6 steps: eager by default
+        weights[run_eagerly] = model.get_weights()
+    for eager, graph in zip(weights[None], weights[False], strict=True):
+        np.testing.assert_allclose(eager, graph, rtol=1e-4, atol=1e-5)
+    long_run = _small_cnn()
+    epochs = train.fitting.EAGER_MAX_STEPS // 3 + 1  # just over the limit
+    train.fit(long_run, data, epochs=epochs, batch_size=32, verbose=0, seed=0)
+    assert long_run.run_eagerly is False
+
+
 def test_fit_validates_arguments():
     data = _bright_dark(n=40)
     with pytest.raises(ValueError, match=r"`epochs` must be .* Received: epochs=0"):
