@@ -171,3 +171,16 @@ def test_bench_speedrun_fast_on_standins():
     images_seen = 2 * (256 // 64) * 64
     assert record["train_pflops"] == round(3 * 2 * record["macs"] * images_seen / 1e15, 4)
     assert 0 <= record["test_accuracy"] <= 1 and record["peak_rss_mb"] > 0
+    # the curve: every epoch is evaluated off the training clock
+    assert all(0 <= entry["accuracy"] <= 1 for entry in record["history"])
+    assert record["eval_images"] == 256
+
+
+def test_bench_cpu_recipe_is_the_notebooks_recipe():
+    from cnnkit import bench
+    from cnnkit.train.speedrun import SPEEDRUN_CPU
+
+    plan = bench.recipe("speedrun", "cpu")
+    assert plan["epochs"] == SPEEDRUN_CPU["epochs"]
+    assert plan["batch_size"] == SPEEDRUN_CPU["batch_size"]
+    assert tuple(plan["model_args"]["widths"]) == SPEEDRUN_CPU["widths"]

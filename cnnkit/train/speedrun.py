@@ -7,9 +7,10 @@ biases at 64x the rate, label smoothing 0.2, a Lookahead-style exponential movin
 the weights, alternating flips, 2-pixel translations, and test-time augmentation with mirrored
 and shifted views.
 
-The images stay uint8 in one tensor; each step gathers its batch, scales, flips and shifts it
-inside the compiled training step. The loop is TensorFlow-only (``tf.function`` and
-``GradientTape``): on a CPU it measured 3-5x faster than the same network on JAX.
+The images stay one uint8 NumPy array; each step takes its batch of them (uint8) and scales,
+flips and shifts it inside the compiled training step. The loop is TensorFlow-only
+(``tf.function`` and ``GradientTape``): on a CPU it measured 3-5x faster than the same network
+on JAX.
 
 See notebooks/12_cifar10_speedrun.ipynb.
 """
@@ -34,14 +35,15 @@ __all__ = ["FLIPS", "SPEEDRUN_CPU", "SpeedrunResult", "flip_schedule", "speedrun
 FLIPS = ("alternating", "random", None)
 """Values :func:`speedrun` accepts for ``flip`` (see :func:`flip_schedule`)."""
 
-SPEEDRUN_CPU = {"widths": (32, 128, 128), "epochs": 8, "batch_size": 512}
+SPEEDRUN_CPU = {"widths": (32, 128, 128), "epochs": 7, "batch_size": 512}
 """The CPU recipe: airbench94's recipe on blocks of a quarter of its MACs (33.1M per image).
 
-At full width (64, 256, 256; 118M MACs) a 2-core CPU trains about 90 images per CPU second,
-so airbench's 9.9 epochs would take about 45 minutes; the narrow network trains about 200
-images per CPU second, so 8 epochs of 40,000 images take about 1,600 CPU seconds, a quarter of
-an hour on two idle cores. Batches of 512 keep the peak memory of a Binder session's 2 GB in
-sight (1,024 measured over 3 GB). Pass it as ``speedrun(data, **SPEEDRUN_CPU)``.
+Sized for 15 minutes of training on two CPU cores. On the 2-core reference machine
+(AMD EPYC, AVX2, TensorFlow 2.21) this network trains about 320 images per second, about
+125 s per epoch of 40,000 images; the full width (64, 256, 256; 118M MACs) manages about 70
+per CPU second, so airbench's own 9.9 epochs would take about an hour. Batches of 512 keep
+the peak memory under a Binder session's 2 GB (batches of 1,024 went over 3 GB). Pass it as
+``speedrun(data, **SPEEDRUN_CPU)``.
 """
 
 
@@ -285,25 +287,25 @@ def speedrun(
     n_epochs = math.ceil(total_steps / steps_per_epoch)
     flips = flip_schedule(len(x_train), n_epochs, seed=seed, mode=flip)
 
-    images = tf.constant(x_train)
-    labels = tf.constant(y_train.astype(np.int32))
+    labels = y_train.astype(np.int32)
     rates_t = tf.constant(rates, tf.float32)
     decays_t = tf.constant(decays, tf.float32)
     size = x_train.shape[1]
 
     @tf.function(jit_compile=False)
-    def train_step(idx, flip_mask, step, bias_on):
-        x = tf.cast(tf.gather(images, idx), tf.float32) / 255.0
+    def train_step(batch, y, flip_mask, step, bias_on):
+        # batch: the step's (B, H, W, C) uint8 images, gathered on the host so the whole set
+        # is never copied into a TensorFlow tensor (that copy alone is 120 MB for CIFAR-10)
+        x = tf.cast(batch, tf.float32) / 255.0
         x = tf.where(flip_mask[:, None, None, None], tf.reverse(x, [2]), x)
         if translate > 0:
             p = translate
-            n = tf.shape(idx)[0]
+            n = tf.shape(batch)[0]
             padded = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
             dy = tf.random.uniform([n, 1], 0, 2 * p + 1, dtype=tf.int32)
             dx = tf.random.uniform([n, 1], 0, 2 * p + 1, dtype=tf.int32)
             x = tf.gather(padded, dy + tf.range(size)[None, :], axis=1, batch_dims=1)
             x = tf.gather(x, dx + tf.range(size)[None, :], axis=2, batch_dims=1)
-        y = tf.gather(labels, idx)
         target = tf.one_hot(y, num_classes) * (1 - label_smoothing) + label_smoothing / num_classes
         with tf.GradientTape() as tape:
             logits = logits_model(x, training=True)
@@ -349,7 +351,11 @@ def speedrun(
                 break
             idx = order[b * batch_size : (b + 1) * batch_size]
             loss, right = train_step(
-                tf.constant(idx), tf.constant(flips[epoch][idx]), tf.constant(step), bias_on
+                tf.constant(x_train[idx]),
+                tf.constant(labels[idx]),
+                tf.constant(flips[epoch][idx]),
+                tf.constant(step),
+                bias_on,
             )
             step += 1
             losses += float(loss)
