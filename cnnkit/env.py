@@ -203,6 +203,9 @@ def silence() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=r".*oneDNN.*")
+    # Keras' ONNX export (keras/src/export/tf2onnx_lib.py) probes `hasattr(np, "object")`,
+    # which NumPy 2 answers with a FutureWarning in the learner's export cell
+    warnings.filterwarnings("ignore", message=r"In the future `np\.object`", category=FutureWarning)
 
 
 def _facts() -> dict[str, Any]:

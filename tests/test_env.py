@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -116,3 +117,10 @@ def test_import_turns_onednn_on_unless_the_user_chose(given, expected):
         [sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == expected
+
+
+def test_silence_hides_numpys_np_object_warning_that_keras_onnx_export_triggers():
+    env.silence()
+    with warnings.catch_warnings(record=True) as caught:
+        hasattr(np, "object")  # what keras/src/export/tf2onnx_lib.py does
+    assert not [w for w in caught if "np.object" in str(w.message)]
